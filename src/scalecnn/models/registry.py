@@ -1,0 +1,147 @@
+"""One registry for every model of the benchmark, including users' own.
+
+A model is registered under a name with a factory that accepts the common
+keyword arguments ``kernel_size``, ``interpolation``, ``num_channels`` and
+``num_classes`` (plus optional extras such as ``basis``)::
+
+    from scalecnn.models import register_model
+
+    @register_model("my_model")
+    def build_my_model(kernel_size, interpolation, num_channels, num_classes, **extra):
+        return MyNet(...)
+
+Users register models without editing the package: put the decorated
+function in a module and name that module (an importable name or a ``.py``
+path) in the workflow config's ``plugins`` list or in ``scalecnn train
+--plugin``; :func:`load_plugins` imports it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torch import nn
+
+ModelFactory = Callable[..., nn.Module]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registered model: its factory and what the evaluation may ask of it."""
+
+    name: str
+    factory: ModelFactory
+    traced: bool = False
+    """Exposes stage-1/stage-2 feature maps (``feature_maps``) for the equivariance error."""
+    scale_pools: bool = False
+    """Has ``pool1``/``pool2`` ScalePool layers whose indices the index figure reads."""
+    needs_basis: bool = False
+    """Needs a steerable basis tensor passed as ``basis=``."""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+_REGISTRY: dict[str, ModelSpec] = {}
+
+
+def register_model(
+    name: str,
+    *,
+    traced: bool = False,
+    scale_pools: bool = False,
+    needs_basis: bool = False,
+    replace: bool = False,
+) -> Callable[[ModelFactory], ModelFactory]:
+    """Decorator registering ``factory`` under ``name``.
+
+    Raises ``ValueError`` if ``name`` is taken, unless ``replace=True``.
+    """
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        if name in _REGISTRY and not replace:
+            raise ValueError(f"a model named {name!r} is already registered")
+        _REGISTRY[name] = ModelSpec(name, factory, traced, scale_pools, needs_basis)
+        return factory
+
+    return decorator
+
+
+def unregister_model(name: str) -> None:
+    """Remove a registered model (mainly for tests)."""
+    _REGISTRY.pop(name, None)
+
+
+def _ensure_builtin_models() -> None:
+    import scalecnn.models.builtin  # noqa: F401  (registers the paper's eleven models)
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, the paper's eleven first."""
+    _ensure_builtin_models()
+    return list(_REGISTRY)
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The :class:`ModelSpec` of ``name``; ``ValueError`` naming the known models otherwise."""
+    _ensure_builtin_models()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model {name!r}; registered models: {', '.join(_REGISTRY)}"
+        ) from None
+
+
+def build_model(
+    name: str,
+    kernel_size: int = 7,
+    interpolation: str = "bicubic",
+    num_channels: int = 1,
+    num_classes: int = 36,
+    **extra: object,
+) -> nn.Module:
+    """Build a registered model.
+
+    Args:
+        name: registry name (see :func:`list_models`).
+        kernel_size: base kernel size ``k`` (paper: 7).
+        interpolation: kernel interpolation of the SiConv2d models (paper: bicubic).
+        num_channels: input channels (1 gray, 3 colour).
+        num_classes: number of output logits.
+        **extra: model-specific options, e.g. ``basis`` for ``disco``.
+
+    Returns:
+        A module mapping ``(B, num_channels, 64, 64)`` to logits ``(B, num_classes)``.
+    """
+    spec = get_spec(name)
+    return spec.factory(
+        kernel_size=kernel_size,
+        interpolation=interpolation,
+        num_channels=num_channels,
+        num_classes=num_classes,
+        **extra,
+    )
+
+
+def load_plugins(plugins: Iterable[str]) -> None:
+    """Import user modules that register models: importable names or ``.py`` paths."""
+    for plugin in plugins:
+        path = Path(plugin)
+        if plugin.endswith(".py"):
+            if not path.is_file():
+                raise FileNotFoundError(f"model plugin file not found: {plugin}")
+            mod_name = f"scalecnn_plugin_{path.stem}"
+            if mod_name in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(mod_name, path)
+            if spec is None or spec.loader is None:
+                raise ImportError(f"cannot import model plugin {plugin}")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[mod_name] = module
+            spec.loader.exec_module(module)
+        else:
+            importlib.import_module(plugin)
