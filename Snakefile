@@ -1,0 +1,21 @@
+# Scale-equivariance study on STIR ("Just a Matter of Scale?", Altstidl et al.).
+#   snakemake --cores N                                    the paper's full study
+#   snakemake --cores 2 --configfile config/quick.yaml     the offline quick study
+#   snakemake --cores N results/tables/runs.csv            one artefact and what it needs
+
+
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/aggregate.smk"
+
+
+rule all:
+    input:
+        all_tables(),

@@ -1,0 +1,140 @@
+# Config validation, wildcard constraints and input functions. No rule logic here.
+import json
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+validate(config, schema="../workflow/schemas/config.schema.yaml")
+
+RESULTS = config["results"]
+DATASETS = list(config["datasets"])
+MODELS = list(config["models"])
+EVALUATIONS = [int(e) for e in config["evaluations"]]
+LRS = [float(lr) for lr in config["learning_rates"]]
+
+
+def fmt_lr(lr):
+    """Canonical text of a learning rate in paths: 0.01, 0.001, 1e-05."""
+    return f"{float(lr):g}"
+
+
+def _check_models():
+    from scalecnn.models import list_models, load_plugins
+
+    load_plugins(config.get("plugins", []))
+    known = list_models()
+    unknown = [m for m in MODELS if m not in known]
+    if unknown:
+        raise ValueError(
+            f"config key 'models': unknown model(s) {unknown}; registered: {known} "
+            "(add a plugin module under 'plugins' to register your own)"
+        )
+    if "disco" in MODELS and not config.get("disco_basis"):
+        raise ValueError("config key 'disco_basis': the disco model needs a basis file path")
+    for ds, spec in config["datasets"].items():
+        if spec["source"] == "generate" and ds != "emoji":
+            raise ValueError(
+                f"config key 'datasets.{ds}.source': only emoji can be generated offline"
+            )
+
+
+_check_models()
+
+
+wildcard_constraints:
+    data="|".join(DATASETS),
+    model="[A-Za-z0-9_]+",
+    evaluation="[1-4]",
+    lr="[0-9.e+-]+",
+    seed="[0-9]+",
+
+
+RUN = RESULTS + "/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}"
+SELECTION = RESULTS + "/selection/{data}/{model}/eval{evaluation}.json"
+
+
+def res(kind, key, default=None):
+    return config["resources"][kind].get(key, default)
+
+
+def data_file(wildcards):
+    return f"{RESULTS}/data/{wildcards.data}.npz"
+
+
+def basis_file(wildcards):
+    """The disco model's basis file; nothing for other models."""
+    return [config["disco_basis"]] if wildcards.model == "disco" else []
+
+
+def selection_runs(wildcards):
+    """metrics.json of the selection seeds at every learning rate."""
+    return expand(
+        RUN + "/metrics.json",
+        data=wildcards.data,
+        model=wildcards.model,
+        evaluation=wildcards.evaluation,
+        lr=[fmt_lr(lr) for lr in LRS],
+        seed=range(1, config["selection_seeds"] + 1),
+    )
+
+
+def chosen_lr(data, model, evaluation):
+    """The learning rate picked by the selection checkpoint (re-evaluates the DAG)."""
+    record = checkpoints.select_lr.get(
+        data=data, model=model, evaluation=evaluation
+    ).output[0]
+    return fmt_lr(json.loads(Path(record).read_text())["chosen_lr"])
+
+
+def chosen_runs(data, model, evaluation):
+    """Run directories of the chosen learning rate, seeds 1..repetitions."""
+    lr = chosen_lr(data, model, evaluation)
+    reps = config["datasets"][data]["repetitions"]
+    return [
+        RUN.format(data=data, model=model, evaluation=evaluation, lr=lr, seed=s)
+        for s in range(1, reps + 1)
+    ]
+
+
+def configurations(datasets=None, models=None, evaluations=None):
+    """(data, model, evaluation) triples of the study, optionally restricted."""
+    return [
+        (d, m, e)
+        for d in (datasets or DATASETS)
+        for m in (models or MODELS)
+        for e in (evaluations or EVALUATIONS)
+        if d in DATASETS and m in MODELS and e in EVALUATIONS
+    ]
+
+
+def reported_runs(datasets=None, models=None, evaluations=None):
+    return [
+        run
+        for d, m, e in configurations(datasets, models, evaluations)
+        for run in chosen_runs(d, m, e)
+    ]
+
+
+def equivariance_configurations():
+    eq = config["equivariance"]
+    return configurations(eq["datasets"], eq["models"])
+
+
+def indices_configurations():
+    ix = config["indices"]
+    return configurations([ix["data"]], ix["models"], [ix["evaluation"]])
+
+
+def all_tables():
+    tables = [
+        f"{RESULTS}/tables/runs.csv",
+        f"{RESULTS}/tables/selection.csv",
+        *expand(f"{RESULTS}/tables/generalization_{{data}}.csv", data=DATASETS),
+    ]
+    if equivariance_configurations():
+        tables.append(f"{RESULTS}/tables/equivariance.csv")
+    tables += [
+        f"{RESULTS}/indices/{d}/{m}/eval{e}/best.npz" for d, m, e in indices_configurations()
+    ]
+    return tables

@@ -1,0 +1,61 @@
+# Trainings: selection seeds at every learning rate, the selection checkpoint,
+# then the chosen rate's remaining seeds (requested through chosen_runs()).
+
+
+rule train:
+    input:
+        data=data_file,
+        basis=basis_file,
+    output:
+        metrics=RUN + "/metrics.json",
+        history=RUN + "/history.csv",
+        model=RUN + "/model.pt",
+        predictions=RUN + "/predictions.npy",
+    params:
+        out=lambda w, output: os.path.dirname(output.metrics),
+        kernel_size=config["kernel_size"],
+        interpolation=config["interpolation"],
+        batch_size=config["batch_size"],
+        max_epochs=config["max_epochs"],
+        patience=config["patience"],
+        device=config["device"],
+        extra=lambda w, input: " ".join(
+            (["--reshuffle"] if config["reshuffle"] else [])
+            + [f"--basis {b}" for b in input.basis]
+            + [f"--plugin {p}" for p in config.get("plugins", [])]
+        ),
+    log:
+        RESULTS + "/logs/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+    benchmark:
+        RESULTS + "/benchmarks/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+    threads: res("train", "threads")
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+        gpu=res("train", "gpu", 0),
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "scalecnn train --model {wildcards.model} --data {input.data}"
+        " --evaluation {wildcards.evaluation} --lr {wildcards.lr} --seed {wildcards.seed}"
+        " --kernel-size {params.kernel_size} --interpolation {params.interpolation}"
+        " --batch-size {params.batch_size} --max-epochs {params.max_epochs}"
+        " --patience {params.patience} --device {params.device} --threads {threads}"
+        " {params.extra} --out {params.out} > {log} 2>&1"
+
+
+checkpoint select_lr:
+    input:
+        selection_runs,
+    output:
+        SELECTION,
+    log:
+        RESULTS + "/logs/selection/{data}/{model}/eval{evaluation}.log",
+    threads: 1
+    resources:
+        mem_mb=res("light", "mem_mb"),
+        runtime=res("light", "runtime"),
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow/scripts/select_lr.py"

@@ -1,0 +1,139 @@
+"""One training run: outputs, determinism, early stopping, resume, non-finite loss."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from scalecnn.training import (
+    CHECKPOINT_NAME,
+    KILL_HOOK_ENV,
+    RunConfig,
+    evaluate_split,
+    SplitTensors,
+    train_run,
+)
+from scalecnn.selection import choose_lr
+
+TIMING_KEYS = {"train_time_last_epoch", "train_time_mean"}
+
+
+def _config(data, **kw):
+    base = dict(model="standard", data=str(data), evaluation=2, lr=1e-3, seed=3,
+                max_epochs=3, patience=10, device="cpu", threads=1)
+    base.update(kw)
+    return RunConfig(**base)
+
+
+def _strip_times(metrics):
+    m = {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+    m["history"] = {k: v for k, v in m["history"].items() if k != "train_time"}
+    return m
+
+
+def test_three_epoch_run_writes_all_outputs_and_is_bit_identical(tiny_stir, tmp_path):
+    m1 = train_run(_config(tiny_stir), tmp_path / "a")
+    m2 = train_run(_config(tiny_stir), tmp_path / "b")
+    for name in ("metrics.json", "history.csv", "model.pt", "predictions.npy"):
+        assert (tmp_path / "a" / name).is_file()
+    assert not (tmp_path / "a" / CHECKPOINT_NAME).exists()
+    assert _strip_times(m1) == _strip_times(m2)
+    s1 = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    s2 = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    on_disk = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert on_disk["epochs"] == 3 and on_disk["status"] == "ok"
+    assert 0 <= on_disk["test_acc"] <= 100 and 0 <= on_disk["best_val_acc"] <= 100
+    assert on_disk["params"]["model"] == "standard" and on_disk["params"]["lr"] == 1e-3
+    hist = pd.read_csv(tmp_path / "a" / "history.csv")
+    assert list(hist.columns) == ["epoch", "train_loss", "train_acc", "train_time", "val_loss",
+                                  "val_acc"]
+    assert hist["epoch"].tolist() == [1, 2, 3]
+    assert on_disk["best_val_acc"] == hist["val_acc"].max()
+    # scenario 2 tests sizes 17..32 and 49..64 → 32 sizes × 3 classes × 2 instances
+    preds = np.load(tmp_path / "a" / "predictions.npy")
+    assert preds.shape == (32 * 3 * 2,) and preds.dtype == np.int64
+
+
+def test_test_accuracy_is_that_of_the_best_state(tiny_stir, tmp_path):
+    from scalecnn.data import STIRDataset
+    from scalecnn.evaluation import load_run_model
+
+    metrics = train_run(_config(tiny_stir, max_epochs=4), tmp_path)
+    ds = STIRDataset(tiny_stir)
+    model = load_run_model(tmp_path, ds.num_channels, ds.num_classes)
+    images, labels = ds.to_numpy("test", list(range(17, 33)) + list(range(49, 65)))
+    data = SplitTensors(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+    loss, acc, preds = evaluate_split(model, data, 16)
+    assert acc == pytest.approx(metrics["test_acc"])
+    assert np.array_equal(preds, np.load(tmp_path / "predictions.npy"))
+
+
+def test_early_stopping_after_patience(tiny_stir, tmp_path):
+    # lr 0 never changes the weights: epoch 1 is best, then `patience` epochs without improvement
+    metrics = train_run(_config(tiny_stir, lr=1e-12, patience=2, max_epochs=50), tmp_path)
+    assert metrics["best_epoch"] == 1
+    assert metrics["epochs"] == 3
+
+
+def test_nonfinite_loss_is_recorded_and_the_run_completes(tiny_stir, tmp_path):
+    metrics = train_run(_config(tiny_stir, lr=1e30, max_epochs=5), tmp_path)
+    assert metrics["status"] == "nonfinite"
+    assert "non-finite" in metrics["message"]
+    on_disk = json.loads((tmp_path / "metrics.json").read_text())
+    assert on_disk["status"] == "nonfinite"
+    assert (tmp_path / "model.pt").is_file()
+
+
+def test_invalid_parameters_name_the_key(tiny_stir, tmp_path):
+    with pytest.raises(ValueError, match="lr"):
+        train_run(_config(tiny_stir, lr=-1.0), tmp_path)
+    with pytest.raises(ValueError, match="evaluation"):
+        train_run(_config(tiny_stir, evaluation=7), tmp_path)
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        train_run(_config(tiny_stir, model="nope"), tmp_path)
+
+
+def _cli(tiny_stir, out, *extra):
+    return [sys.executable, "-m", "scalecnn.cli", "train", "--model", "standard", "--data",
+            str(tiny_stir), "--evaluation", "4", "--seed", "2", "--max-epochs", "4",
+            "--device", "cpu", "--threads", "1", "--out", str(out), *extra]
+
+
+def test_sigkill_then_resume_is_bit_identical(tiny_stir, tmp_path):
+    subprocess.run(_cli(tiny_stir, tmp_path / "ref"), check=True)
+    env = dict(os.environ, **{KILL_HOOK_ENV: "2"})
+    killed = subprocess.run(_cli(tiny_stir, tmp_path / "run"), env=env)
+    assert killed.returncode == -9
+    assert (tmp_path / "run" / CHECKPOINT_NAME).is_file()
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    subprocess.run(_cli(tiny_stir, tmp_path / "run"), check=True)
+    ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    got = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert _strip_times(ref) == _strip_times(got)
+    s1 = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)
+    s2 = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+
+
+def test_cli_help_and_bad_value():
+    out = subprocess.run([sys.executable, "-m", "scalecnn.cli", "train", "--help"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "--max-epochs" in out.stdout
+
+
+@pytest.mark.parametrize("accs,expected", [
+    ({0.01: [50, 60, 70, 80, 90], 0.001: [50, 60, 69, 80, 90]}, 0.01),   # strictly higher
+    ({0.01: [50, 60, 70, 80, 90], 0.001: [10, 20, 70, 95, 99]}, 0.001),  # tie → 1e-3
+    ({0.01: [None, None, None, 99, 99], 0.001: [1, 2, 3, 4, 5]}, 0.001),  # failed runs count 0
+])
+def test_choose_lr(accs, expected):
+    chosen, medians = choose_lr(accs)
+    assert chosen == expected
+    assert medians[0.001] == float(np.median([0 if a is None else a for a in accs[0.001]]))
