@@ -3,110 +3,96 @@
 
 rule runs_table:
     input:
-        lambda w: [run + "/metrics.json" for run in reported_runs()],
+        lambda w: reported_files("metrics.json"),
     output:
-        RESULTS + "/tables/runs.csv",
-    params:
-        kind="runs",
+        "results/tables/runs.csv",
     log:
-        RESULTS + "/logs/tables/runs.log",
+        "results/logs/tables/runs.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        kind="runs",
     script:
         "../workflow/scripts/aggregate.py"
 
 
 rule generalization_table:
     input:
-        lambda w: [run + "/generalization.csv" for run in reported_runs([w.data])],
+        lambda w: reported_files("generalization.csv", [w.data]),
     output:
-        RESULTS + "/tables/generalization_{data}.csv",
-    params:
-        kind="generalization",
+        "results/tables/generalization_{data}.csv",
     log:
-        RESULTS + "/logs/tables/generalization_{data}.log",
+        "results/logs/tables/generalization_{data}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        kind="generalization",
     script:
         "../workflow/scripts/aggregate.py"
 
 
 rule equivariance_table:
     input:
-        metrics=lambda w: [
-            run + "/metrics.json"
-            for d, m, e in equivariance_configurations()
-            for run in chosen_runs(d, m, e)
-        ],
-        errors=lambda w: [
-            run + "/equivariance.npz"
-            for d, m, e in equivariance_configurations()
-            for run in chosen_runs(d, m, e)
-        ],
+        metrics=lambda w: equivariance_files("metrics.json"),
+        errors=lambda w: equivariance_files("equivariance.npz"),
     output:
-        RESULTS + "/tables/equivariance.csv",
-    params:
-        kind="equivariance",
+        "results/tables/equivariance.csv",
     log:
-        RESULTS + "/logs/tables/equivariance.log",
+        "results/logs/tables/equivariance.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        kind="equivariance",
     script:
         "../workflow/scripts/aggregate.py"
 
 
 rule selection_by_data:
     input:
-        lambda w: [
-            SELECTION.format(data=d, model=m, evaluation=e)
-            for d, m, e in configurations([w.data])
-        ],
+        lambda w: selection_records([w.data]),
     output:
-        RESULTS + "/selection/{data}.csv",
-    params:
-        kind="selection",
+        "results/selection/{data}.csv",
     log:
-        RESULTS + "/logs/tables/selection_{data}.log",
+        "results/logs/tables/selection_{data}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        kind="selection",
     script:
         "../workflow/scripts/aggregate.py"
 
 
 rule selection_table:
     input:
-        [
-            SELECTION.format(data=d, model=m, evaluation=e)
-            for d, m, e in configurations()
-        ],
-        expand(RESULTS + "/selection/{data}.csv", data=DATASETS),
+        selection_records(),
+        expand("results/selection/{data}.csv", data=DATASETS),
     output:
-        RESULTS + "/tables/selection.csv",
-    params:
-        kind="selection",
+        "results/tables/selection.csv",
     log:
-        RESULTS + "/logs/tables/selection.log",
+        "results/logs/tables/selection.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/train.yaml"
+    params:
+        kind="selection",
     script:
         "../workflow/scripts/aggregate.py"

@@ -7,7 +7,6 @@ from snakemake.utils import validate
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
-RESULTS = config["results"]
 DATASETS = list(config["datasets"])
 MODELS = list(config["models"])
 EVALUATIONS = [int(e) for e in config["evaluations"]]
@@ -31,7 +30,9 @@ def _check_models():
             "(add a plugin module under 'plugins' to register your own)"
         )
     if "disco" in MODELS and not config.get("disco_basis"):
-        raise ValueError("config key 'disco_basis': the disco model needs a basis file path")
+        raise ValueError(
+            "config key 'disco_basis': the disco model needs a basis file path"
+        )
     for ds, spec in config["datasets"].items():
         if spec["source"] == "generate" and ds != "emoji":
             raise ValueError(
@@ -50,8 +51,8 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
-RUN = RESULTS + "/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}"
-SELECTION = RESULTS + "/selection/{data}/{model}/eval{evaluation}.json"
+RUN = "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}"
+SELECTION = "results/selection/{data}/{model}/eval{evaluation}.json"
 
 
 def res(kind, key, default=None):
@@ -59,7 +60,7 @@ def res(kind, key, default=None):
 
 
 def data_file(wildcards):
-    return f"{RESULTS}/data/{wildcards.data}.npz"
+    return f"results/data/{wildcards.data}.npz"
 
 
 def basis_file(wildcards):
@@ -70,7 +71,7 @@ def basis_file(wildcards):
 def selection_runs(wildcards):
     """metrics.json of the selection seeds at every learning rate."""
     return expand(
-        RUN + "/metrics.json",
+        "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
         data=wildcards.data,
         model=wildcards.model,
         evaluation=wildcards.evaluation,
@@ -116,6 +117,35 @@ def reported_runs(datasets=None, models=None, evaluations=None):
     ]
 
 
+def reported_files(name, datasets=None, models=None, evaluations=None):
+    """File ``name`` of every reported run (chosen learning rate) of the configurations."""
+    return [f"{run}/{name}" for run in reported_runs(datasets, models, evaluations)]
+
+
+def best_run_candidates(wildcards):
+    """metrics.json of the reported runs among which the best one is picked."""
+    return [
+        f"{run}/metrics.json"
+        for run in chosen_runs(wildcards.data, wildcards.model, wildcards.evaluation)
+    ]
+
+
+def selection_records(datasets=None):
+    return [
+        SELECTION.format(data=d, model=m, evaluation=e)
+        for d, m, e in configurations(datasets)
+    ]
+
+
+def equivariance_files(name):
+    """File ``name`` of the reported runs whose equivariance error is measured."""
+    return [
+        f"{run}/{name}"
+        for d, m, e in equivariance_configurations()
+        for run in chosen_runs(d, m, e)
+    ]
+
+
 def equivariance_configurations():
     eq = config["equivariance"]
     return configurations(eq["datasets"], eq["models"])
@@ -128,13 +158,14 @@ def indices_configurations():
 
 def all_tables():
     tables = [
-        f"{RESULTS}/tables/runs.csv",
-        f"{RESULTS}/tables/selection.csv",
-        *expand(f"{RESULTS}/tables/generalization_{{data}}.csv", data=DATASETS),
+        "results/tables/runs.csv",
+        "results/tables/selection.csv",
+        *expand("results/tables/generalization_{data}.csv", data=DATASETS),
     ]
     if equivariance_configurations():
-        tables.append(f"{RESULTS}/tables/equivariance.csv")
+        tables.append("results/tables/equivariance.csv")
     tables += [
-        f"{RESULTS}/indices/{d}/{m}/eval{e}/best.npz" for d, m, e in indices_configurations()
+        f"results/indices/{d}/{m}/eval{e}/best.npz"
+        for d, m, e in indices_configurations()
     ]
     return tables

@@ -3,20 +3,20 @@
 
 rule prepare_data:
     output:
-        RESULTS + "/data/{data}.npz",
-    params:
-        source=lambda w: config["datasets"][w.data]["source"],
-        local=lambda w: f"{config['data_dir']}/{w.data}.npz",
-        api=config.get("zenodo_api"),
+        "results/data/{data}.npz",
     log:
-        RESULTS + "/logs/data/{data}.log",
+        "results/logs/data/{data}.log",
     benchmark:
-        RESULTS + "/benchmarks/data/{data}.tsv"
+        "results/benchmarks/data/{data}.tsv"
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/data.yaml"
+    params:
+        source=lambda w: config["datasets"][w.data]["source"],
+        local=lambda w: f"{config['data_dir']}/{w.data}.npz",
+        api=config.get("zenodo_api"),
     script:
         "../workflow/scripts/prepare_data.py"

@@ -4,24 +4,24 @@
 rule generalization:
     input:
         data=data_file,
-        metrics=RUN + "/metrics.json",
-        model=RUN + "/model.pt",
+        metrics="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
+        model="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/model.pt",
     output:
-        RUN + "/generalization.csv",
-    params:
-        run=lambda w, input: os.path.dirname(input.metrics),
-        device=config["device"],
+        "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/generalization.csv",
     log:
-        RESULTS + "/logs/generalization/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+        "results/logs/generalization/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
     benchmark:
-        RESULTS + "/benchmarks/generalization/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+        "results/benchmarks/generalization/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=res("evaluate", "runtime"),
         gpu=res("evaluate", "gpu", 0),
-    conda:
-        "../envs/train.yaml"
+    params:
+        run=lambda w, input: os.path.dirname(input.metrics),
+        device=config["device"],
     shell:
         "scalecnn evaluate generalization --run {params.run} --data {input.data}"
         " --device {params.device} --threads {threads} --out {output} > {log} 2>&1"
@@ -30,25 +30,25 @@ rule generalization:
 rule equivariance:
     input:
         data=data_file,
-        metrics=RUN + "/metrics.json",
-        model=RUN + "/model.pt",
+        metrics="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
+        model="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/model.pt",
     output:
-        RUN + "/equivariance.npz",
-    params:
-        run=lambda w, input: os.path.dirname(input.metrics),
-        device=config["device"],
-        input_scale=config["equivariance"]["input_scale"],
+        "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/equivariance.npz",
     log:
-        RESULTS + "/logs/equivariance/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+        "results/logs/equivariance/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
     benchmark:
-        RESULTS + "/benchmarks/equivariance/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+        "results/benchmarks/equivariance/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=res("evaluate", "runtime"),
         gpu=res("evaluate", "gpu", 0),
-    conda:
-        "../envs/train.yaml"
+    params:
+        run=lambda w, input: os.path.dirname(input.metrics),
+        device=config["device"],
+        input_scale=config["equivariance"]["input_scale"],
     shell:
         "scalecnn evaluate equivariance --run {params.run} --data {input.data}"
         " --input-scale {params.input_scale} --device {params.device} --threads {threads}"
@@ -58,23 +58,21 @@ rule equivariance:
 rule best_run_indices:
     input:
         data=data_file,
-        metrics=lambda w: [
-            run + "/metrics.json" for run in chosen_runs(w.data, w.model, w.evaluation)
-        ],
+        metrics=best_run_candidates,
     output:
-        RESULTS + "/indices/{data}/{model}/eval{evaluation}/best.npz",
-    params:
-        device=config["device"],
+        "results/indices/{data}/{model}/eval{evaluation}/best.npz",
     log:
-        RESULTS + "/logs/indices/{data}/{model}/eval{evaluation}.log",
+        "results/logs/indices/{data}/{model}/eval{evaluation}.log",
     benchmark:
-        RESULTS + "/benchmarks/indices/{data}/{model}/eval{evaluation}.tsv"
+        "results/benchmarks/indices/{data}/{model}/eval{evaluation}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=res("evaluate", "runtime"),
         gpu=res("evaluate", "gpu", 0),
-    conda:
-        "../envs/train.yaml"
+    params:
+        device=config["device"],
     script:
         "../workflow/scripts/best_run_indices.py"

@@ -7,10 +7,21 @@ rule train:
         data=data_file,
         basis=basis_file,
     output:
-        metrics=RUN + "/metrics.json",
-        history=RUN + "/history.csv",
-        model=RUN + "/model.pt",
-        predictions=RUN + "/predictions.npy",
+        metrics="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
+        history="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/history.csv",
+        model="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/model.pt",
+        predictions="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/predictions.npy",
+    log:
+        "results/logs/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
+    threads: res("train", "threads")
+    resources:
+        mem_mb=res("train", "mem_mb"),
+        runtime=res("train", "runtime"),
+        gpu=res("train", "gpu", 0),
     params:
         out=lambda w, output: os.path.dirname(output.metrics),
         kernel_size=config["kernel_size"],
@@ -24,17 +35,6 @@ rule train:
             + [f"--basis {b}" for b in input.basis]
             + [f"--plugin {p}" for p in config.get("plugins", [])]
         ),
-    log:
-        RESULTS + "/logs/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
-    benchmark:
-        RESULTS + "/benchmarks/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
-    threads: res("train", "threads")
-    resources:
-        mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime"),
-        gpu=res("train", "gpu", 0),
-    conda:
-        "../envs/train.yaml"
     shell:
         "scalecnn train --model {wildcards.model} --data {input.data}"
         " --evaluation {wildcards.evaluation} --lr {wildcards.lr} --seed {wildcards.seed}"
@@ -48,14 +48,14 @@ checkpoint select_lr:
     input:
         selection_runs,
     output:
-        SELECTION,
+        "results/selection/{data}/{model}/eval{evaluation}.json",
     log:
-        RESULTS + "/logs/selection/{data}/{model}/eval{evaluation}.log",
+        "results/logs/selection/{data}/{model}/eval{evaluation}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
-    conda:
-        "../envs/train.yaml"
     script:
         "../workflow/scripts/select_lr.py"

@@ -58,16 +58,28 @@ HAND_AREA = {
 
 
 def test_area_map_matches_hand_computation():
-    assert torch.allclose(area_matrix_1d(3, 5), torch.tensor(HAND_AREA[(3, 5)], dtype=torch.float64))
+    assert torch.allclose(
+        area_matrix_1d(3, 5), torch.tensor(HAND_AREA[(3, 5)], dtype=torch.float64)
+    )
     w = torch.arange(9, dtype=torch.float64).reshape(1, 1, 3, 3)
     out = interpolate_kernel(w, 5, "area")[0, 0]
     # out[1, 1] mixes the four neighbours with fractions 1/3: bilinear mix, times 9/25
-    expected_11 = (w[0, 0, 0, 0] * 4 / 9 + w[0, 0, 0, 1] * 2 / 9 + w[0, 0, 1, 0] * 2 / 9
-                   + w[0, 0, 1, 1] * 1 / 9) * 9 / 25
+    expected_11 = (
+        (
+            w[0, 0, 0, 0] * 4 / 9
+            + w[0, 0, 0, 1] * 2 / 9
+            + w[0, 0, 1, 0] * 2 / 9
+            + w[0, 0, 1, 1] * 1 / 9
+        )
+        * 9
+        / 25
+    )
     assert out[1, 1].item() == pytest.approx(expected_11.item())
     # out[0, 2] copies w[0, 1] (di = dj = 0), out[0, 1] mixes w[0,0], w[0,1] with 2/3, 1/3
     assert out[0, 2].item() == pytest.approx(w[0, 0, 0, 1].item() * 9 / 25)
-    assert out[0, 1].item() == pytest.approx((w[0, 0, 0, 0] * 2 / 3 + w[0, 0, 0, 1] / 3).item() * 9 / 25)
+    assert out[0, 1].item() == pytest.approx(
+        (w[0, 0, 0, 0] * 2 / 3 + w[0, 0, 0, 1] / 3).item() * 9 / 25
+    )
 
 
 @pytest.mark.parametrize("k,t", [(3, 5), (3, 7), (5, 9), (7, 63), (7, 20)])
@@ -86,8 +98,9 @@ def test_interpolate_kernel_is_scaled_interpolate(mode):
 @pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area"])
 @pytest.mark.parametrize("padding", [False, True])
 def test_siconv_matches_reference(mode, padding):
-    layer = SiConv2d(2, 3, num_scales=4, kernel_size=3, padding=padding, interp_mode=mode,
-                     method="direct")
+    layer = SiConv2d(
+        2, 3, num_scales=4, kernel_size=3, padding=padding, interp_mode=mode, method="direct"
+    )
     x = torch.randn(2, 2, 9, 10, requires_grad=True)
     out = layer(x)
     ref = reference_siconv(x, layer.weights, layer.bias, 4, mode, padding)
@@ -142,8 +155,8 @@ def test_pixel_pool_is_max_over_scales():
 
 def test_slice_pool_picks_slice_with_single_largest_value():
     x = torch.zeros(1, 2, 3, 4, 4)
-    x[0, 0, 1] = 1.0          # channel 0: slice 1 has the largest sum ...
-    x[0, 0, 2, 0, 0] = 5.0    # ... but slice 2 has the single largest value
+    x[0, 0, 1] = 1.0  # channel 0: slice 1 has the largest sum ...
+    x[0, 0, 2, 0, 0] = 5.0  # ... but slice 2 has the single largest value
     x[0, 1, 0, 3, 3] = 2.0
     pool = ScalePool("slice")
     out = pool(x)

@@ -116,7 +116,10 @@ def test_user_model_registration_without_editing_the_package():
 
     try:
         assert "tiny_user_model" in list_models()
-        assert build_model("tiny_user_model", num_classes=5)(torch.rand(3, 1, 64, 64)).shape == (3, 5)
+        assert build_model("tiny_user_model", num_classes=5)(torch.rand(3, 1, 64, 64)).shape == (
+            3,
+            5,
+        )
         with pytest.raises(ValueError, match="already registered"):
             register_model("tiny_user_model")(build_tiny)
     finally:

@@ -10,22 +10,31 @@ import pandas as pd
 import pytest
 import torch
 
+from scalecnn.selection import choose_lr
 from scalecnn.training import (
     CHECKPOINT_NAME,
     KILL_HOOK_ENV,
     RunConfig,
-    evaluate_split,
     SplitTensors,
+    evaluate_split,
     train_run,
 )
-from scalecnn.selection import choose_lr
 
 TIMING_KEYS = {"train_time_last_epoch", "train_time_mean"}
 
 
 def _config(data, **kw):
-    base = dict(model="standard", data=str(data), evaluation=2, lr=1e-3, seed=3,
-                max_epochs=3, patience=10, device="cpu", threads=1)
+    base = dict(
+        model="standard",
+        data=str(data),
+        evaluation=2,
+        lr=1e-3,
+        seed=3,
+        max_epochs=3,
+        patience=10,
+        device="cpu",
+        threads=1,
+    )
     base.update(kw)
     return RunConfig(**base)
 
@@ -51,8 +60,14 @@ def test_three_epoch_run_writes_all_outputs_and_is_bit_identical(tiny_stir, tmp_
     assert 0 <= on_disk["test_acc"] <= 100 and 0 <= on_disk["best_val_acc"] <= 100
     assert on_disk["params"]["model"] == "standard" and on_disk["params"]["lr"] == 1e-3
     hist = pd.read_csv(tmp_path / "a" / "history.csv")
-    assert list(hist.columns) == ["epoch", "train_loss", "train_acc", "train_time", "val_loss",
-                                  "val_acc"]
+    assert list(hist.columns) == [
+        "epoch",
+        "train_loss",
+        "train_acc",
+        "train_time",
+        "val_loss",
+        "val_acc",
+    ]
     assert hist["epoch"].tolist() == [1, 2, 3]
     assert on_disk["best_val_acc"] == hist["val_acc"].max()
     # scenario 2 tests sizes 17..32 and 49..64 → 32 sizes × 3 classes × 2 instances
@@ -100,9 +115,29 @@ def test_invalid_parameters_name_the_key(tiny_stir, tmp_path):
 
 
 def _cli(tiny_stir, out, *extra):
-    return [sys.executable, "-m", "scalecnn.cli", "train", "--model", "standard", "--data",
-            str(tiny_stir), "--evaluation", "4", "--seed", "2", "--max-epochs", "4",
-            "--device", "cpu", "--threads", "1", "--out", str(out), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "scalecnn.cli",
+        "train",
+        "--model",
+        "standard",
+        "--data",
+        str(tiny_stir),
+        "--evaluation",
+        "4",
+        "--seed",
+        "2",
+        "--max-epochs",
+        "4",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_sigkill_then_resume_is_bit_identical(tiny_stir, tmp_path):
@@ -123,16 +158,20 @@ def test_sigkill_then_resume_is_bit_identical(tiny_stir, tmp_path):
 
 
 def test_cli_help_and_bad_value():
-    out = subprocess.run([sys.executable, "-m", "scalecnn.cli", "train", "--help"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "scalecnn.cli", "train", "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "--max-epochs" in out.stdout
 
 
-@pytest.mark.parametrize("accs,expected", [
-    ({0.01: [50, 60, 70, 80, 90], 0.001: [50, 60, 69, 80, 90]}, 0.01),   # strictly higher
-    ({0.01: [50, 60, 70, 80, 90], 0.001: [10, 20, 70, 95, 99]}, 0.001),  # tie → 1e-3
-    ({0.01: [None, None, None, 99, 99], 0.001: [1, 2, 3, 4, 5]}, 0.001),  # failed runs count 0
-])
+@pytest.mark.parametrize(
+    "accs,expected",
+    [
+        ({0.01: [50, 60, 70, 80, 90], 0.001: [50, 60, 69, 80, 90]}, 0.01),  # strictly higher
+        ({0.01: [50, 60, 70, 80, 90], 0.001: [10, 20, 70, 95, 99]}, 0.001),  # tie → 1e-3
+        ({0.01: [None, None, None, 99, 99], 0.001: [1, 2, 3, 4, 5]}, 0.001),  # failed runs count 0
+    ],
+)
 def test_choose_lr(accs, expected):
     chosen, medians = choose_lr(accs)
     assert chosen == expected

@@ -14,8 +14,14 @@ from scalecnn.evaluation import PAIR_SUBSETS, summarize_equivariance
 
 RUN_PARAM_COLUMNS = ("data", "model", "evaluation", "lr", "seed", "kernel_size", "interpolation")
 RUN_METRIC_COLUMNS = (
-    "status", "best_val_acc", "test_acc", "test_loss", "epochs", "best_epoch",
-    "train_time_last_epoch", "train_time_mean",
+    "status",
+    "best_val_acc",
+    "test_acc",
+    "test_loss",
+    "epochs",
+    "best_epoch",
+    "train_time_last_epoch",
+    "train_time_mean",
 )
 MLFLOW_PARAMS = ("model", "data", "evaluation", "kernel_size", "interpolation", "lr", "seed")
 MLFLOW_METRICS = ("best_val_acc", "test_acc", "test_loss", "train_time_last_epoch", "epochs")
@@ -29,8 +35,12 @@ def run_row(metrics: dict) -> dict:
     """One row of ``runs.csv`` from a run's ``metrics.json`` contents."""
     p = metrics["params"]
     row = {
-        "data": p["data_name"], "model": p["model"], "evaluation": p["evaluation"],
-        "lr": p["lr"], "seed": p["seed"], "kernel_size": p["kernel_size"],
+        "data": p["data_name"],
+        "model": p["model"],
+        "evaluation": p["evaluation"],
+        "lr": p["lr"],
+        "seed": p["seed"],
+        "kernel_size": p["kernel_size"],
         "interpolation": p["interpolation"],
     }
     row.update({k: metrics.get(k) for k in RUN_METRIC_COLUMNS})
@@ -42,8 +52,12 @@ def run_row(metrics: dict) -> dict:
 def runs_table(metrics_files: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """``runs.csv``: one row per run, sorted by data, model, evaluation, lr, seed."""
     rows = [run_row(_read_metrics(f)) for f in metrics_files]
-    columns = list(RUN_PARAM_COLUMNS) + list(RUN_METRIC_COLUMNS) + \
-        [f"params.{k}" for k in MLFLOW_PARAMS] + [f"metrics.{k}" for k in MLFLOW_METRICS]
+    columns = (
+        list(RUN_PARAM_COLUMNS)
+        + list(RUN_METRIC_COLUMNS)
+        + [f"params.{k}" for k in MLFLOW_PARAMS]
+        + [f"metrics.{k}" for k in MLFLOW_METRICS]
+    )
     frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values(list(RUN_PARAM_COLUMNS[:5]), kind="stable").reset_index(drop=True)
 
@@ -71,14 +85,20 @@ def equivariance_table(
         p = m["params"]
         with np.load(npz_file, allow_pickle=False) as z:
             stage1, stage2 = z["stage1"], z["stage2"]
-        rows.append({
-            "data": p["data_name"], "model": p["model"], "eval": p["evaluation"],
-            "lr": p["lr"], "seed": p["seed"], "status": m.get("status", "ok"),
-            "test_acc": m.get("test_acc"),
-            "stage1_error": summarize_equivariance(stage1, p["evaluation"]),
-            "stage2_error": summarize_equivariance(stage2, p["evaluation"]),
-            "pairs_used": " ".join(str(i) for i in PAIR_SUBSETS[int(p["evaluation"])]),
-        })
+        rows.append(
+            {
+                "data": p["data_name"],
+                "model": p["model"],
+                "eval": p["evaluation"],
+                "lr": p["lr"],
+                "seed": p["seed"],
+                "status": m.get("status", "ok"),
+                "test_acc": m.get("test_acc"),
+                "stage1_error": summarize_equivariance(stage1, p["evaluation"]),
+                "stage2_error": summarize_equivariance(stage2, p["evaluation"]),
+                "pairs_used": " ".join(str(i) for i in PAIR_SUBSETS[int(p["evaluation"])]),
+            }
+        )
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
@@ -119,7 +139,8 @@ def write_table(kind: str, inputs: list, out: str | os.PathLike) -> pd.DataFrame
     elif kind == "selection":
         frame = selection_table([f for f in inputs if str(f).endswith(".json")])
     else:
-        raise ValueError(f"unknown table kind {kind!r}; expected runs, generalization, "
-                         "equivariance or selection")
+        raise ValueError(
+            f"unknown table kind {kind!r}; expected runs, generalization, equivariance or selection"
+        )
     io.write_csv(out, frame)
     return frame

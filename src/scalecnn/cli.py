@@ -21,29 +21,45 @@ def _configure_logging(verbose: bool) -> None:
 
 
 def _add_train(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train one run of the study's protocol",
-                       description="Train one run (seeded, Adam, batch 16, early stopping on "
-                       "validation accuracy) and write metrics.json, history.csv, model.pt and "
-                       "predictions.npy into --out. Re-running after a kill resumes.")
+    p = sub.add_parser(
+        "train",
+        help="train one run of the study's protocol",
+        description="Train one run (seeded, Adam, batch 16, early stopping on "
+        "validation accuracy) and write metrics.json, history.csv, model.pt and "
+        "predictions.npy into --out. Re-running after a kill resumes.",
+    )
     p.add_argument("--model", required=True, help="registered model name, e.g. pixel_pool")
     p.add_argument("--data", required=True, type=Path, help="path to a STIR .npz file")
-    p.add_argument("--evaluation", required=True, type=int, choices=[1, 2, 3, 4],
-                   help="1 Small2Large, 2 Mid2Rest, 3 Large2Small, 4 All2All")
+    p.add_argument(
+        "--evaluation",
+        required=True,
+        type=int,
+        choices=[1, 2, 3, 4],
+        help="1 Small2Large, 2 Mid2Rest, 3 Large2Small, 4 All2All",
+    )
     p.add_argument("--kernel-size", type=int, default=7)
-    p.add_argument("--interpolation", default="bicubic",
-                   choices=["nearest", "bilinear", "bicubic", "area"])
+    p.add_argument(
+        "--interpolation", default="bicubic", choices=["nearest", "bilinear", "bicubic", "area"]
+    )
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-epochs", type=int, default=200)
     p.add_argument("--patience", type=int, default=10)
-    p.add_argument("--reshuffle", action="store_true",
-                   help="new batch order every epoch (the paper kept one fixed order)")
+    p.add_argument(
+        "--reshuffle",
+        action="store_true",
+        help="new batch order every epoch (the paper kept one fixed order)",
+    )
     p.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda, cuda:N")
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     p.add_argument("--basis", default=None, help="basis file for models that need one (disco)")
-    p.add_argument("--plugin", action="append", default=[],
-                   help="module name or .py file registering extra models (repeatable)")
+    p.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        help="module name or .py file registering extra models (repeatable)",
+    )
     p.add_argument("--out", required=True, type=Path, help="output directory of the run")
     p.set_defaults(func=_run_train)
 
@@ -52,24 +68,40 @@ def _run_train(args: argparse.Namespace) -> int:
     from scalecnn.training import RunConfig, train_run
 
     cfg = RunConfig(
-        model=args.model, data=str(args.data), evaluation=args.evaluation,
-        kernel_size=args.kernel_size, interpolation=args.interpolation, lr=args.lr,
-        seed=args.seed, batch_size=args.batch_size, max_epochs=args.max_epochs,
-        patience=args.patience, reshuffle=args.reshuffle, device=args.device,
-        threads=args.threads, basis=args.basis, plugins=list(args.plugin),
+        model=args.model,
+        data=str(args.data),
+        evaluation=args.evaluation,
+        kernel_size=args.kernel_size,
+        interpolation=args.interpolation,
+        lr=args.lr,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        max_epochs=args.max_epochs,
+        patience=args.patience,
+        reshuffle=args.reshuffle,
+        device=args.device,
+        threads=args.threads,
+        basis=args.basis,
+        plugins=list(args.plugin),
     )
     train_run(cfg, args.out)
     return 0
 
 
 def _add_download(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("download", help="download one STIR file from Zenodo and verify it",
-                       description="Download DATASET.npz of Zenodo record 6578038, verify size "
-                       "and md5 and the STIR format, and place it in --dest.")
+    p = sub.add_parser(
+        "download",
+        help="download one STIR file from Zenodo and verify it",
+        description="Download DATASET.npz of Zenodo record 6578038, verify size "
+        "and md5 and the STIR format, and place it in --dest.",
+    )
     p.add_argument("dataset", choices=DATASET_NAMES)
     p.add_argument("--dest", type=Path, required=True, help="destination folder")
-    p.add_argument("--api", default=None, help="Zenodo API base URL (default: "
-                   "$SCALECNN_ZENODO_API or https://zenodo.org/api)")
+    p.add_argument(
+        "--api",
+        default=None,
+        help="Zenodo API base URL (default: $SCALECNN_ZENODO_API or https://zenodo.org/api)",
+    )
     p.add_argument("--retries", type=int, default=3)
     p.set_defaults(func=_run_download)
 
@@ -82,8 +114,11 @@ def _run_download(args: argparse.Namespace) -> int:
 
 
 def _add_generate(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="regenerate emoji.npz offline from Font Awesome icons",
-                       description="Render the 36 Font Awesome face icons into a STIR file.")
+    p = sub.add_parser(
+        "generate",
+        help="regenerate emoji.npz offline from Font Awesome icons",
+        description="Render the 36 Font Awesome face icons into a STIR file.",
+    )
     p.add_argument("dataset", choices=["emoji"])
     p.add_argument("--dest", type=Path, required=True, help="destination folder or .npz path")
     p.add_argument("--seed", type=int, default=42)
@@ -131,7 +166,11 @@ def _run_models(args: argparse.Namespace) -> int:
 
 
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
-    _add_train, _add_download, _add_generate, _add_verify, _add_models,
+    _add_train,
+    _add_download,
+    _add_generate,
+    _add_verify,
+    _add_models,
 )
 
 

@@ -22,7 +22,7 @@ def resolve_device(device: str | None = "auto") -> torch.device:
 
 
 def set_threads(threads: int | None) -> None:
-    """Make torch use ``threads`` intra-op threads (the job's allotment); ``None`` keeps the default."""
+    """Use ``threads`` intra-op threads (the job's allotment); ``None`` keeps the default."""
     if threads is not None:
         if threads < 1:
             raise ValueError(f"threads must be >= 1, got {threads}")

@@ -49,7 +49,9 @@ def load_run(run_dir: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_run_model(
-    run_dir: str | os.PathLike, num_channels: int, num_classes: int,
+    run_dir: str | os.PathLike,
+    num_channels: int,
+    num_classes: int,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
     """Rebuild a run's model from its parameters and load its best weights (``weights_only``)."""
@@ -59,9 +61,12 @@ def load_run_model(
     load_plugins(params.get("plugins") or [])
     extra = {"basis": params["basis"]} if get_spec(params["model"]).needs_basis else {}
     model = build_model(
-        params["model"], kernel_size=params["kernel_size"],
-        interpolation=params["interpolation"], num_channels=num_channels,
-        num_classes=num_classes, **extra,
+        params["model"],
+        kernel_size=params["kernel_size"],
+        interpolation=params["interpolation"],
+        num_channels=num_channels,
+        num_classes=num_classes,
+        **extra,
     )
     state = torch.load(Path(run_dir) / "model.pt", map_location="cpu", weights_only=True)
     model.load_state_dict(state)
@@ -70,9 +75,12 @@ def load_run_model(
 
 def _batches(images: np.ndarray, device: torch.device, scale: float = 1.0):
     for start in range(0, len(images), EVAL_BATCH_SIZE):
-        yield torch.from_numpy(np.ascontiguousarray(images[start : start + EVAL_BATCH_SIZE])).to(
-            device
-        ) * scale
+        yield (
+            torch.from_numpy(np.ascontiguousarray(images[start : start + EVAL_BATCH_SIZE])).to(
+                device
+            )
+            * scale
+        )
 
 
 @torch.no_grad()
@@ -112,7 +120,10 @@ def relative_error(ref: torch.Tensor, other: torch.Tensor) -> float:
 
 @torch.no_grad()
 def equivariance_errors(
-    model: nn.Module, dataset: Any, device: torch.device, input_scale: str = "unit",
+    model: nn.Module,
+    dataset: Any,
+    device: torch.device,
+    input_scale: str = "unit",
     groups_per_chunk: int = 32,
 ) -> dict[str, np.ndarray]:
     """Stage-1 and stage-2 equivariance errors ``(classes, instances, 6)`` for the six pairs.
@@ -120,8 +131,10 @@ def equivariance_errors(
     The model must provide ``feature_maps(x) -> (stage1, stage2)``.
     """
     if not hasattr(model, "feature_maps"):
-        raise ValueError(f"{type(model).__name__} does not expose feature_maps(); "
-                         "the equivariance error needs stage-1/stage-2 traces")
+        raise ValueError(
+            f"{type(model).__name__} does not expose feature_maps(); "
+            "the equivariance error needs stage-1/stage-2 traces"
+        )
     scale = INPUT_SCALES[input_scale]
     sizes = list(EQUIVARIANCE_SIZES)
     images, _ = dataset.to_numpy("test", sizes, shuffle=False)
@@ -138,11 +151,14 @@ def equivariance_errors(
         chunk = images[:, g0:g1].reshape(-1, *images.shape[2:])  # (6·g, C, 64, 64)
         maps = [model.feature_maps(x) for x in _batches(chunk, device, scale)]
         for stage_i, stage in enumerate(("stage1", "stage2")):
-            fmaps = torch.cat([m[stage_i] for m in maps]).reshape(len(sizes), g1 - g0,
-                                                                  *maps[0][stage_i].shape[1:])
+            fmaps = torch.cat([m[stage_i] for m in maps]).reshape(
+                len(sizes), g1 - g0, *maps[0][stage_i].shape[1:]
+            )
             for g in range(g1 - g0):
-                crops = {s: crop_to_object(fmaps[index[s], g], positions[index[s], g0 + g], s)
-                         for s in sizes}
+                crops = {
+                    s: crop_to_object(fmaps[index[s], g], positions[index[s], g0 + g], s)
+                    for s in sizes
+                }
                 for p, (a, b) in enumerate(EQUIVARIANCE_PAIRS):
                     errors[stage][g0 + g, p] = relative_error(crops[a], crops[b])
     return {k: v.reshape(n_cls, n_inst, 6) for k, v in errors.items()}
@@ -162,8 +178,10 @@ def scale_indices(model: nn.Module, dataset: Any, device: torch.device) -> dict[
     """
     for name in ("pool1", "pool2"):
         if not hasattr(model, name):
-            raise ValueError(f"{type(model).__name__} has no {name}; scale indices need "
-                             "a model with ScalePool layers (pixel_pool, slice_pool, energy_pool)")
+            raise ValueError(
+                f"{type(model).__name__} has no {name}; scale indices need "
+                "a model with ScalePool layers (pixel_pool, slice_pool, energy_pool)"
+            )
     images, labels = dataset.to_numpy("test", list(ALL_SIZES), shuffle=False)
     sizes, _ = dataset.get_latents("test", list(ALL_SIZES), shuffle=False)
     pool1, pool2 = [], []
@@ -192,32 +210,50 @@ def _open(run_dir: str | os.PathLike, data: str | os.PathLike, device: str):
     return load_run(run_dir)["params"], dataset, model, dev
 
 
-def write_generalization(run_dir: str | os.PathLike, data: str | os.PathLike,
-                         out: str | os.PathLike, device: str = "auto") -> pd.DataFrame:
+def write_generalization(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    device: str = "auto",
+) -> pd.DataFrame:
     """Write one row ``model, data, eval, lr, seed, s17 … s64`` (fractions) to ``out``."""
     params, dataset, model, dev = _open(run_dir, data, device)
     acc = scale_generalization(model, dataset, dev)
-    row = {"model": params["model"], "data": params["data_name"], "eval": params["evaluation"],
-           "lr": params["lr"], "seed": params["seed"]}
+    row = {
+        "model": params["model"],
+        "data": params["data_name"],
+        "eval": params["evaluation"],
+        "lr": params["lr"],
+        "seed": params["seed"],
+    }
     row.update({f"s{s}": a for s, a in zip(ALL_SIZES, acc)})
     frame = pd.DataFrame([row])
     io.write_csv(out, frame)
     return frame
 
 
-def write_equivariance(run_dir: str | os.PathLike, data: str | os.PathLike,
-                       out: str | os.PathLike, device: str = "auto",
-                       input_scale: str = "unit") -> dict[str, np.ndarray]:
+def write_equivariance(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    device: str = "auto",
+    input_scale: str = "unit",
+) -> dict[str, np.ndarray]:
     """Write ``stage1``, ``stage2`` ``(classes, instances, 6)`` and ``pairs`` to ``out`` (npz)."""
     _, dataset, model, dev = _open(run_dir, data, device)
     errors = equivariance_errors(model, dataset, dev, input_scale)
-    io.write_npz(out, pairs=np.array(EQUIVARIANCE_PAIRS), input_scale=np.array(input_scale),
-                 **errors)
+    io.write_npz(
+        out, pairs=np.array(EQUIVARIANCE_PAIRS), input_scale=np.array(input_scale), **errors
+    )
     return errors
 
 
-def write_indices(run_dir: str | os.PathLike, data: str | os.PathLike,
-                  out: str | os.PathLike, device: str = "auto") -> dict[str, np.ndarray]:
+def write_indices(
+    run_dir: str | os.PathLike,
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    device: str = "auto",
+) -> dict[str, np.ndarray]:
     """Write the pooling indices of every test image to ``out`` (npz)."""
     params, dataset, model, dev = _open(run_dir, data, device)
     arrays = scale_indices(model, dataset, dev)
@@ -225,23 +261,33 @@ def write_indices(run_dir: str | os.PathLike, data: str | os.PathLike,
     return arrays
 
 
-METRICS = {"generalization": write_generalization, "equivariance": write_equivariance,
-           "indices": write_indices}
+METRICS = {
+    "generalization": write_generalization,
+    "equivariance": write_equivariance,
+    "indices": write_indices,
+}
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
     """Register ``scalecnn evaluate``."""
-    p = sub.add_parser("evaluate", help="compute one metric of a trained run",
-                       description="Scale generalisation (CSV row), equivariance errors (npz) "
-                       "or scale-pooling indices (npz) of a trained run.")
+    p = sub.add_parser(
+        "evaluate",
+        help="compute one metric of a trained run",
+        description="Scale generalisation (CSV row), equivariance errors (npz) "
+        "or scale-pooling indices (npz) of a trained run.",
+    )
     p.add_argument("metric", choices=sorted(METRICS))
     p.add_argument("--run", required=True, type=Path, help="run directory (metrics.json, model.pt)")
     p.add_argument("--data", required=True, type=Path, help="the run's STIR .npz file")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--device", default="auto")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--input-scale", choices=sorted(INPUT_SCALES), default="unit",
-                   help="equivariance only: 'raw255' reproduces the paper's 0..255 inputs")
+    p.add_argument(
+        "--input-scale",
+        choices=sorted(INPUT_SCALES),
+        default="unit",
+        help="equivariance only: 'raw255' reproduces the paper's 0..255 inputs",
+    )
     p.set_defaults(func=_run_evaluate)
 
 
@@ -261,18 +307,22 @@ def best_run(metrics_files: list[str | os.PathLike]) -> Path:
         if m.get("status", "ok") == "ok" and acc is not None and acc > best_acc:
             best, best_acc = Path(f).parent, acc
     if best is None:
-        raise ValueError("no completed run with a test accuracy among "
-                         f"{len(metrics_files)} candidates")
+        raise ValueError(
+            f"no completed run with a test accuracy among {len(metrics_files)} candidates"
+        )
     return best
 
 
-def write_best_run_indices(metrics_files: list[str | os.PathLike], data: str | os.PathLike,
-                           out: str | os.PathLike, device: str = "auto") -> Path:
+def write_best_run_indices(
+    metrics_files: list[str | os.PathLike],
+    data: str | os.PathLike,
+    out: str | os.PathLike,
+    device: str = "auto",
+) -> Path:
     """Pooling indices of the best run (by test accuracy) written to ``out``; returns the run."""
     run = best_run(metrics_files)
     log.info("best run by test accuracy: %s", run)
     params, dataset, model, dev = _open(run, data, device)
     arrays = scale_indices(model, dataset, dev)
-    io.write_npz(out, kernel_size=np.array(params["kernel_size"]), run=np.array(str(run)),
-                 **arrays)
+    io.write_npz(out, kernel_size=np.array(params["kernel_size"]), run=np.array(str(run)), **arrays)
     return run

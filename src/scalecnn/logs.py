@@ -12,8 +12,12 @@ def log_to_file(path: str | os.PathLike | None, level: int = logging.INFO) -> No
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if path:
         handlers.append(logging.FileHandler(path, mode="w"))
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
 
     def _excepthook(exc_type, exc, tb):  # noqa: ANN001
         logging.getLogger("scalecnn").critical("failed", exc_info=(exc_type, exc, tb))

@@ -53,10 +53,12 @@ def select_from_runs(metrics_files: Iterable[str | os.PathLike]) -> dict[str, An
         by_lr.setdefault(float(p["lr"]), []).append(m["best_val_acc"])
     if len(keys) != 1:
         raise ValueError(f"selection runs mix configurations: {sorted(keys)}")
-    (data, model, evaluation), = keys
+    ((data, model, evaluation),) = keys
     chosen, medians = choose_lr(by_lr)
     return {
-        "data": data, "model": model, "evaluation": evaluation,
+        "data": data,
+        "model": model,
+        "evaluation": evaluation,
         "medians": {str(lr): med for lr, med in medians.items()},
         "seeds_per_lr": {str(lr): len(v) for lr, v in by_lr.items()},
         "chosen_lr": chosen,

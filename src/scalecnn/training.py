@@ -122,7 +122,11 @@ def load_splits(
 
     dataset = STIRDataset(data)
     scenario = get_scenario(evaluation)
-    sizes = {"train": scenario.train_sizes, "valid": scenario.train_sizes, "test": scenario.test_sizes}
+    sizes = {
+        "train": scenario.train_sizes,
+        "valid": scenario.train_sizes,
+        "test": scenario.test_sizes,
+    }
     splits = {}
     for split, scales in sizes.items():
         images, labels = dataset.to_numpy(split, list(scales), shuffle=True)
@@ -161,7 +165,7 @@ def batch_order(n: int, epoch: int, cfg: RunConfig) -> torch.Tensor | None:
     return torch.randperm(n, generator=gen)
 
 
-class NonFiniteLoss(RuntimeError):
+class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
@@ -174,7 +178,7 @@ def train_epoch(
 ) -> tuple[float, float]:
     """One pass over ``data`` in batches; returns (mean loss, accuracy in percent).
 
-    Raises :class:`NonFiniteLoss` as soon as a batch loss is not finite.
+    Raises :class:`NonFiniteLossError` as soon as a batch loss is not finite.
     """
     model.train()
     n = len(data)
@@ -191,7 +195,7 @@ def train_epoch(
         logits = model(x)
         loss = F.cross_entropy(logits, y)
         if not torch.isfinite(loss):
-            raise NonFiniteLoss(f"non-finite training loss {loss.item()} at sample {start}")
+            raise NonFiniteLossError(f"non-finite training loss {loss.item()} at sample {start}")
         loss.backward()
         optimizer.step()
         total_loss += loss.detach().double() * y.shape[0]
@@ -263,19 +267,32 @@ class TrainState:
     message: str = ""
 
 
-def _save_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     state: TrainState, cfg: RunConfig) -> None:
-    io.save_torch(path, {
-        "config": asdict(cfg),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "train_state": asdict(state),
-        "rng": _rng_state(),
-    })
+def _save_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    state: TrainState,
+    cfg: RunConfig,
+) -> None:
+    io.save_torch(
+        path,
+        {
+            "config": asdict(cfg),
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "train_state": asdict(state),
+            "rng": _rng_state(),
+        },
+    )
 
 
-def _load_checkpoint(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                     cfg: RunConfig, device: torch.device) -> TrainState | None:
+def _load_checkpoint(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    cfg: RunConfig,
+    device: torch.device,
+) -> TrainState | None:
     if not path.exists():
         return None
     try:
@@ -330,19 +347,29 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
 
     log.info(
         "run %s on %s | %s train / %s valid / %s test images | %d parameters",
-        out, device, len(splits["train"]), len(splits["valid"]), len(splits["test"]),
+        out,
+        device,
+        len(splits["train"]),
+        len(splits["valid"]),
+        len(splits["test"]),
         sum(p.numel() for p in model.parameters()),
     )
-    while state.status == "ok" and state.epoch < cfg.max_epochs and \
-            state.epochs_without_improvement < cfg.patience:
+    while (
+        state.status == "ok"
+        and state.epoch < cfg.max_epochs
+        and state.epochs_without_improvement < cfg.patience
+    ):
         epoch = state.epoch + 1
         start = time.perf_counter()
         try:
             train_loss, train_acc = train_epoch(
-                model, optimizer, splits["train"], cfg.batch_size,
+                model,
+                optimizer,
+                splits["train"],
+                cfg.batch_size,
                 batch_order(len(splits["train"]), epoch, cfg),
             )
-        except NonFiniteLoss as exc:
+        except NonFiniteLossError as exc:
             state.status, state.message = "nonfinite", f"epoch {epoch}: {exc}"
             log.error("stopping run: %s", state.message)
             break
@@ -355,13 +382,23 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
         else:
             state.epochs_without_improvement += 1
         state.epoch = epoch
-        state.history.append(dict(zip(HISTORY_COLUMNS, (
-            epoch, train_loss, train_acc, train_time, val_loss, val_acc))))
+        state.history.append(
+            dict(
+                zip(HISTORY_COLUMNS, (epoch, train_loss, train_acc, train_time, val_loss, val_acc))
+            )
+        )
         log.info(
             "epoch %3d/%d  train loss %.4f acc %6.2f%%  val loss %.4f acc %6.2f%%  "
             "(best %.2f%% @ %d)  %.1fs",
-            epoch, cfg.max_epochs, train_loss, train_acc, val_loss, val_acc,
-            state.best_val_acc, state.best_epoch, train_time,
+            epoch,
+            cfg.max_epochs,
+            train_loss,
+            train_acc,
+            val_loss,
+            val_acc,
+            state.best_val_acc,
+            state.best_epoch,
+            train_time,
         )
         _save_checkpoint(ckpt_path, model, optimizer, state, cfg)
         _maybe_kill(epoch)
@@ -371,8 +408,14 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
     return metrics
 
 
-def _finish(cfg: RunConfig, model: nn.Module, state: TrainState,
-            splits: dict[str, SplitTensors], device: torch.device, out: Path) -> dict[str, Any]:
+def _finish(
+    cfg: RunConfig,
+    model: nn.Module,
+    state: TrainState,
+    splits: dict[str, SplitTensors],
+    device: torch.device,
+    out: Path,
+) -> dict[str, Any]:
     """Reload the best state, test it and write the run's outputs."""
     test_loss = test_acc = None
     predictions = np.full(len(splits["test"]), -1, dtype=np.int64)
@@ -399,6 +442,11 @@ def _finish(cfg: RunConfig, model: nn.Module, state: TrainState,
     io.write_npy(out / "predictions.npy", predictions)
     io.write_csv(out / "history.csv", history)
     io.write_json(out / "metrics.json", metrics)
-    log.info("finished %s: status %s, best val %.2f%%, test %s%%", out, state.status,
-             metrics["best_val_acc"] or float("nan"), test_acc)
+    log.info(
+        "finished %s: status %s, best val %.2f%%, test %s%%",
+        out,
+        state.status,
+        metrics["best_val_acc"] or float("nan"),
+        test_acc,
+    )
     return metrics

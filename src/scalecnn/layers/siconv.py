@@ -69,7 +69,9 @@ class SiConv2d(nn.Module):
         self.padding = bool(padding)
         self.interp_mode = check_interp_mode(interp_mode)
         self.method = method
-        self.weights = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.weights = nn.Parameter(
+            torch.empty(out_channels, in_channels, kernel_size, kernel_size)
+        )
         self.bias = nn.Parameter(torch.empty(out_channels))
         self.reset_parameters()
 

@@ -1,13 +1,13 @@
-"""Imports the modules that register the paper's eleven models, in the paper's order."""
+"""Imports the modules that register the paper's eleven models, (``list_models`` orders them as ``PAPER_MODELS``)."""
 
 from scalecnn.models import (  # noqa: F401
-    standard,
-    scale_pool,
     ensemble,
-    spatial_transform,
-    xu,
     kanazawa,
+    scale_pool,
+    spatial_transform,
+    standard,
     steerable,
+    xu,
 )
 
 PAPER_MODELS = (

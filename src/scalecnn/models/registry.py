@@ -80,9 +80,12 @@ def _ensure_builtin_models() -> None:
 
 
 def list_models() -> list[str]:
-    """Names of all registered models, the paper's eleven first."""
+    """Names of all registered models: the paper's eleven in the paper's order, then others."""
     _ensure_builtin_models()
-    return list(_REGISTRY)
+    from scalecnn.models.builtin import PAPER_MODELS
+
+    paper = [m for m in PAPER_MODELS if m in _REGISTRY]
+    return paper + [m for m in _REGISTRY if m not in PAPER_MODELS]
 
 
 def get_spec(name: str) -> ModelSpec:

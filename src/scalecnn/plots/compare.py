@@ -1,0 +1,309 @@
+"""This project's results beside the paper's (``scalecnn/resources``).
+
+* :func:`compare_table` — per (data, model, evaluation) our mean test accuracy
+  over ok runs (with ok and excluded counts), the paper's mean, difference.
+* :func:`compare_markdown` / :func:`write_comparison` — as Markdown and CSV.
+* :func:`plot_compare_scatter` — ours vs paper with the identity line.
+* :func:`plot_compare_generalization` — our per-size curves (solid) over the
+  paper's means (dashed) for each (data, evaluation) present.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+from scalecnn.io import write_csv, write_text
+from scalecnn.plots import style
+from scalecnn.plots.common import (
+    CONFIG_KEYS,
+    OK,
+    SIZE_COLUMNS,
+    add_note,
+    excluded_note,
+    normalise,
+    prepare,
+    run_counts,
+    subset,
+)
+from scalecnn.plots.generalization import _means, _shade_training, prepare_generalization
+from scalecnn.plots.paper import load_paper_generalization, load_paper_summary
+
+COMPARE_COLUMNS = [
+    "data",
+    "model",
+    "evaluation",
+    "n_ok",
+    "n_excluded",
+    "ours_mean",
+    "paper_runs",
+    "paper_mean",
+    "diff",
+]
+
+
+def _sort_configs(frame: pd.DataFrame) -> pd.DataFrame:
+    d_rank = {d: i for i, d in enumerate(style.data_order(frame["data"]))}
+    m_rank = {m: i for i, m in enumerate(style.model_order(frame["model"]))}
+    out = frame.assign(_d=frame["data"].map(d_rank), _m=frame["model"].map(m_rank))
+    return (
+        out.sort_values(["_d", "_m", "evaluation"])
+        .drop(columns=["_d", "_m"])
+        .reset_index(drop=True)
+    )
+
+
+def compare_table(
+    runs: pd.DataFrame,
+    paper_summary: pd.DataFrame | None = None,
+    *,
+    selection: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """Per (data, model, evaluation) present in ``runs``: ``n_ok``, ``n_excluded``,
+    ``ours_mean`` (mean test accuracy in percent over ok runs, NaN if none),
+    ``paper_runs``, ``paper_mean`` (NaN where the paper has no such configuration,
+    e.g. a user model) and ``diff = ours_mean - paper_mean``.
+
+    ``paper_summary`` defaults to the shipped ``paper_runs_summary.csv``.
+    """
+    frame = prepare(runs, ["test_acc"], what="comparison (runs)", selection=selection)
+    if frame.empty:
+        raise ValueError("comparison: the runs table is empty; nothing to compare")
+    counts = run_counts(frame)
+    means = frame[frame[OK]].groupby(CONFIG_KEYS, observed=True)["test_acc"].mean()
+    ours = counts.merge(means.rename("ours_mean").reset_index(), on=CONFIG_KEYS, how="left")
+    paper = normalise(
+        load_paper_summary() if paper_summary is None else paper_summary,
+        required=[*CONFIG_KEYS, "test_acc_mean"],
+        what="paper summary",
+    )
+    paper = paper.rename(columns={"test_acc_mean": "paper_mean", "runs": "paper_runs"})
+    if "paper_runs" not in paper.columns:
+        paper["paper_runs"] = np.nan
+    paper = paper[[*CONFIG_KEYS, "paper_runs", "paper_mean"]].drop_duplicates(CONFIG_KEYS)
+    out = ours.merge(paper, on=CONFIG_KEYS, how="left")
+    out["diff"] = out["ours_mean"] - out["paper_mean"]
+    out["evaluation"] = out["evaluation"].astype(int)
+    return _sort_configs(out)[COMPARE_COLUMNS]
+
+
+def _fmt(value: object, decimals: int) -> str:
+    if value is None or (isinstance(value, float) and not np.isfinite(value)):
+        return "–"
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.{decimals}f}"
+    return str(value)
+
+
+def compare_markdown(table: pd.DataFrame, *, decimals: int = 1) -> str:
+    """The comparison table as a Markdown pipe table (hand-written, no tabulate)."""
+    if table.empty:
+        raise ValueError("comparison: the table is empty")
+    header = [
+        "data",
+        "model",
+        "evaluation",
+        "ok runs",
+        "excluded runs",
+        "ours mean [%]",
+        "paper runs",
+        "paper mean [%]",
+        "ours − paper [pp]",
+    ]
+    lines = [
+        "Test accuracy: this project (mean over runs with status ok) vs the paper "
+        "(arXiv 2211.10288, published results).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|",
+    ]
+    for r in table.itertuples(index=False):
+        paper_runs = "–" if pd.isna(r.paper_runs) else str(int(r.paper_runs))
+        diff = "–" if pd.isna(r.diff) else f"{round(float(r.diff), decimals) + 0.0:+.{decimals}f}"
+        cells = [
+            r.data,
+            r.model,
+            style.eval_label(r.evaluation),
+            str(int(r.n_ok)),
+            str(int(r.n_excluded)),
+            _fmt(float(r.ours_mean), decimals),
+            paper_runs,
+            _fmt(float(r.paper_mean), decimals),
+            diff,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    n_exc = int(table["n_excluded"].sum())
+    lines += [
+        "",
+        f"{int(table['n_ok'].sum())} runs with status ok, {n_exc} excluded "
+        "(status != ok or non-finite test accuracy).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(table: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
+    """Write ``{stem}.csv`` and ``{stem}.md`` atomically; returns the paths."""
+    stem = str(stem)
+    for suffix in (".csv", ".md"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+    csv_path, md_path = Path(stem + ".csv"), Path(stem + ".md")
+    write_csv(csv_path, table)
+    write_text(md_path, compare_markdown(table))
+    return [csv_path, md_path]
+
+
+def plot_compare_scatter(table: pd.DataFrame) -> Figure:
+    """Ours vs paper mean test accuracy, one point per configuration (colour: model,
+    marker: dataset; one scatter collection per dataset), identity line dashed."""
+    if table.empty:
+        raise ValueError("comparison scatter: the table is empty")
+    both = table[
+        np.isfinite(table["ours_mean"].astype(float))
+        & np.isfinite(table["paper_mean"].astype(float))
+    ]
+    if both.empty:
+        raise ValueError(
+            "comparison scatter: no configuration has both our mean and the "
+            "paper's (models/datasets not in the paper, or no ok runs)"
+        )
+    datasets = style.data_order(both["data"])
+    models = style.model_order(both["model"])
+    with style.style_context():
+        fig = Figure(figsize=(4.8, 3.6), layout="constrained")
+        ax = fig.subplots()
+        ax.plot([0, 100], [0, 100], ls="--", color="#999999", lw=0.8, zorder=1)
+        for data in datasets:
+            part = both[both["data"] == data]
+            ax.scatter(
+                part["paper_mean"],
+                part["ours_mean"],
+                marker=style.data_marker(data),
+                c=[style.model_color(m) for m in part["model"]],
+                s=22,
+                linewidths=0.3,
+                edgecolors="white",
+                zorder=3,
+            )
+        ax.set_xlim(0, 100)
+        ax.set_ylim(0, 100)
+        ax.set_aspect("equal")
+        ax.grid(True, axis="both")
+        ax.set_xlabel("Paper: mean test accuracy [%]")
+        ax.set_ylabel("Ours: mean test accuracy [%]")
+        handles = [
+            Line2D(
+                [],
+                [],
+                ls="",
+                marker=style.data_marker(d),
+                color="#666666",
+                label=style.data_label(d),
+            )
+            for d in datasets
+        ]
+        handles += [
+            Line2D(
+                [], [], ls="", marker="o", color=style.model_color(m), label=style.model_label(m)
+            )
+            for m in models
+        ]
+        fig.legend(handles=handles, loc="outside right center", ncol=1)
+        missing = len(table) - len(both)
+        note = (
+            f"{len(both)} configuration(s); {int(table['n_ok'].sum())} ok runs, "
+            f"{int(table['n_excluded'].sum())} excluded (status != ok)."
+        )
+        if missing:
+            note += f" {missing} configuration(s) without a paper value or an ok run not shown."
+        add_note(fig, note)
+    return fig
+
+
+def plot_compare_generalization(
+    generalization: pd.DataFrame,
+    paper_generalization: pd.DataFrame | None = None,
+    *,
+    datasets: Sequence[str] | None = None,
+    evaluations: Sequence[int] | None = None,
+    runs: pd.DataFrame | None = None,
+    selection: pd.DataFrame | None = None,
+) -> Figure:
+    """Our mean accuracy per object size (solid) over the paper's (dashed, same colour),
+    one panel per (dataset, evaluation) present in ``generalization``.
+
+    ``paper_generalization`` defaults to the shipped ``paper_generalization_mean.csv``
+    (percent). Models the paper does not have get only our line.
+    """
+    frame = prepare_generalization(
+        generalization, runs=runs, selection=selection, what="comparison (generalization)"
+    )
+    frame = subset(
+        frame, what="comparison of generalization", data=datasets, evaluation=evaluations
+    )
+    paper = normalise(
+        load_paper_generalization() if paper_generalization is None else paper_generalization,
+        required=[*CONFIG_KEYS, *SIZE_COLUMNS],
+        what="paper generalization",
+    )
+    rows = style.data_order(frame["data"])
+    cols = style.eval_order(frame["evaluation"])
+    models = style.model_order(frame["model"])
+    means = _means(frame)
+    sizes = np.array(style.SIZES)
+    with style.style_context():
+        fig = Figure(figsize=(2.2 * len(cols) + 0.5, 1.9 * len(rows) + 1.0), layout="constrained")
+        axes = fig.subplots(len(rows), len(cols), sharex=True, sharey=True, squeeze=False)
+        for ri, data in enumerate(rows):
+            for ci, evaluation in enumerate(cols):
+                ax = axes[ri, ci]
+                _shade_training(ax, evaluation)
+                for model in models:
+                    color = style.model_color(model)
+                    ours = means[
+                        (means["data"] == data)
+                        & (means["model"] == model)
+                        & (means["evaluation"] == evaluation)
+                    ]
+                    if not ours.empty and ours["n_ok"].iloc[0] > 0:
+                        ax.plot(
+                            sizes, ours[SIZE_COLUMNS].iloc[0].to_numpy(float), color=color, lw=1.1
+                        )
+                    theirs = paper[
+                        (paper["data"] == data)
+                        & (paper["model"] == model)
+                        & (paper["evaluation"] == evaluation)
+                    ]
+                    if not ours.empty and not theirs.empty:
+                        ax.plot(
+                            sizes,
+                            theirs[SIZE_COLUMNS].iloc[0].to_numpy(float),
+                            color=color,
+                            lw=0.9,
+                            ls="--",
+                            alpha=0.8,
+                        )
+                if ri == 0:
+                    ax.set_title(style.eval_label(evaluation))
+                if ci == 0:
+                    ax.set_ylabel(f"{style.data_label(data)}\ntest acc. [%]")
+                if ri == len(rows) - 1:
+                    ax.set_xlabel("Object size [px]")
+                ax.set_xlim(17, 64)
+                ax.set_ylim(0, 100)
+        handles = [
+            Line2D([], [], color=style.model_color(m), label=style.model_label(m)) for m in models
+        ]
+        handles += [
+            Line2D([], [], color="#555555", label="ours"),
+            Line2D([], [], color="#555555", ls="--", label="paper"),
+        ]
+        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 7))
+        add_note(fig, excluded_note(frame))
+    return fig
