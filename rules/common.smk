@@ -29,10 +29,6 @@ def _check_models():
             f"config key 'models': unknown model(s) {unknown}; registered: {known} "
             "(add a plugin module under 'plugins' to register your own)"
         )
-    if "disco" in MODELS and not config.get("disco_basis"):
-        raise ValueError(
-            "config key 'disco_basis': the disco model needs a basis file path"
-        )
     for ds, spec in config["datasets"].items():
         if spec["source"] == "generate" and ds != "emoji":
             raise ValueError(
@@ -65,7 +61,7 @@ def data_file(wildcards):
 
 def basis_file(wildcards):
     """The disco model's basis file; nothing for other models."""
-    return [config["disco_basis"]] if wildcards.model == "disco" else []
+    return [config["disco"]["basis"]] if wildcards.model == "disco" else []
 
 
 def selection_runs(wildcards):

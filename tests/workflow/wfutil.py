@@ -1,0 +1,38 @@
+"""Helpers for running the workflow in a temporary working directory."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEFILE = REPO / "Snakefile"
+
+
+def snakemake(workdir, *args, check=True, timeout=1800):
+    """Run snakemake on the repository's Snakefile inside ``workdir``."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        *map(str, args),
+    ]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """Parse the first 'Job stats' table of snakemake's output."""
+    match = re.search(r"Job stats:\njob\s+count\n[- ]+\n(.*?)\n\n", output, re.S)
+    assert match, f"no job stats in output:\n{output[-3000:]}"
+    counts = {}
+    for line in match.group(1).splitlines():
+        name, count = line.split()
+        counts[name] = int(count)
+    return counts
