@@ -36,3 +36,30 @@ def job_counts(output: str) -> dict[str, int]:
         name, count = line.split()
         counts[name] = int(count)
     return counts
+
+
+def tiny_study(workdir, **overrides):
+    """A minimal study on a synthetic STIR file placed by hand in ``data/``.
+
+    Returns the path of its config file. The hand-placed file is verified and
+    copied by rule prepare_data, like a user's pre-downloaded file.
+    """
+    import yaml
+
+    from scalecnn.data import write_synthetic_stir
+
+    workdir = Path(workdir)
+    write_synthetic_stir(workdir / "data" / "emoji.npz", num_classes=3, num_instances=2)
+    cfg = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())
+    cfg.update(
+        datasets={"emoji": {"source": "zenodo", "repetitions": 1}},
+        models=["standard"],
+        evaluations=[4],
+        learning_rates=[0.001],
+        selection_seeds=1,
+        max_epochs=3,
+    )
+    cfg.update(overrides)
+    path = workdir / "tiny.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return path

@@ -1,0 +1,104 @@
+"""Faults during a workflow run: a killed training job resumes exactly; locks; no partial files."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from wfutil import SNAKEFILE, snakemake, tiny_study
+
+from scalecnn.training import CHECKPOINT_NAME, KILL_HOOK_ENV
+
+RUN = "results/runs/emoji/standard/eval4/lr0.001/seed1"
+TIMING = {"train_time_last_epoch", "train_time_mean"}
+
+
+def _metrics(workdir):
+    m = json.loads((workdir / RUN / "metrics.json").read_text())
+    m = {k: v for k, v in m.items() if k not in TIMING}
+    m["history"].pop("train_time")
+    return m
+
+
+def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(tmp_path):
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    snakemake(ref, "--cores", "1", "--configfile", tiny_study(ref))
+    cfg = tiny_study(run)
+    # the train job SIGKILLs itself right after epoch 2's checkpoint
+    os.environ[KILL_HOOK_ENV] = "2"
+    try:
+        failed = snakemake(run, "--cores", "1", "--configfile", cfg, check=False)
+    finally:
+        del os.environ[KILL_HOOK_ENV]
+    assert failed.returncode != 0
+    assert (run / RUN / CHECKPOINT_NAME).is_file()
+    assert not (run / RUN / "metrics.json").exists()
+    snakemake(run, "--cores", "1", "--configfile", cfg, "--rerun-incomplete")
+    log = (run / "results/logs/train/emoji/standard/eval4/lr0.001/seed1.log").read_text()
+    assert "resuming" in log and "after epoch 2" in log
+    assert _metrics(ref) == _metrics(run)
+    assert (run / RUN / "model.pt").read_bytes() == (
+        ref / RUN / "model.pt"
+    ).read_bytes() or _same_weights(ref / RUN / "model.pt", run / RUN / "model.pt")
+    assert not (run / RUN / CHECKPOINT_NAME).exists()
+    assert (run / "results/tables/runs.csv").is_file()
+
+
+def _same_weights(a, b):
+    import torch
+
+    sa, sb = torch.load(a, weights_only=True), torch.load(b, weights_only=True)
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_second_invocation_on_the_same_directory_is_refused(tmp_path):
+    cfg = tiny_study(tmp_path, max_epochs=200, patience=200)
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(tmp_path),
+        "--cores",
+        "1",
+        "--configfile",
+        str(cfg),
+    ]
+    first = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+    try:
+        log = tmp_path / "results/logs/train/emoji/standard/eval4/lr0.001/seed1.log"
+        deadline = time.time() + 120
+        while not (log.exists() and "epoch" in log.read_text()) and time.time() < deadline:
+            time.sleep(0.5)
+        assert log.exists(), "the first invocation never started training"
+        second = snakemake(tmp_path, "--cores", "1", "--configfile", cfg, check=False)
+        assert second.returncode != 0
+        assert "lock" in (second.stdout + second.stderr).lower()
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    # after a crash: --unlock, then --rerun-incomplete finishes the study
+    snakemake(tmp_path, "--unlock", "--cores", "1", "--configfile", cfg)
+    partial = [p for p in (tmp_path / RUN).glob("*") if p.name.endswith(".tmp")]
+    assert not (tmp_path / RUN / "metrics.json").exists()
+    assert all(p.name.startswith(".") for p in partial)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "garbage"])
+def test_corrupt_hand_placed_data_file_stops_with_a_clear_error(tmp_path, kind):
+    cfg = tiny_study(tmp_path)
+    path = tmp_path / "data" / "emoji.npz"
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if kind == "truncated" else b"not a zip file" * 10)
+    proc = snakemake(tmp_path, "--cores", "1", "--configfile", cfg, check=False)
+    assert proc.returncode != 0
+    log = (tmp_path / "results/logs/data/emoji.log").read_text()
+    assert "emoji.npz" in log
+    assert not (tmp_path / "results/data/emoji.npz").exists()
