@@ -178,7 +178,8 @@ def train_epoch(
 ) -> tuple[float, float]:
     """One pass over ``data`` in batches; returns (mean loss, accuracy in percent).
 
-    Raises :class:`NonFiniteLossError` as soon as a batch loss is not finite.
+    Raises :class:`NonFiniteLossError` when the epoch's loss is not finite (checked once
+    per epoch, so that a GPU is never synchronised per batch).
     """
     model.train()
     n = len(data)
@@ -194,13 +195,14 @@ def train_epoch(
         optimizer.zero_grad(set_to_none=True)
         logits = model(x)
         loss = F.cross_entropy(logits, y)
-        if not torch.isfinite(loss):
-            raise NonFiniteLossError(f"non-finite training loss {loss.item()} at sample {start}")
         loss.backward()
         optimizer.step()
         total_loss += loss.detach().double() * y.shape[0]
         correct += (logits.detach().argmax(dim=1) == y).sum()
-    return total_loss.item() / n, 100.0 * correct.item() / n
+    mean_loss = total_loss.item() / n
+    if not np.isfinite(mean_loss):
+        raise NonFiniteLossError(f"non-finite training loss ({mean_loss})")
+    return mean_loss, 100.0 * correct.item() / n
 
 
 @torch.no_grad()
