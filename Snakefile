@@ -2,6 +2,8 @@
 #   snakemake --cores N                                    the paper's full study
 #   snakemake --cores 2 --configfile config/quick.yaml     the offline quick study
 #   snakemake --cores N results/tables/runs.csv            one artefact and what it needs
+#   snakemake --cores N results/figures/fig4_accuracy.pdf  one figure and what it needs
+#   snakemake --report report.zip                          figures and tables with captions
 
 
 if not workflow.config_settings.configfiles:
@@ -15,8 +17,13 @@ include: "rules/bases.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
+include: "rules/figures.smk"
+
+
+report: "workflow/report/workflow.rst"
 
 
 rule all:
     input:
         all_tables(),
+        all_figures(),
