@@ -1,4 +1,4 @@
-"""Imports the modules that register the paper's eleven models, (``list_models`` orders them as ``PAPER_MODELS``)."""
+"""Imports the modules registering the paper's eleven models (ordered by ``PAPER_MODELS``)."""
 
 from scalecnn.models import (  # noqa: F401
     ensemble,
