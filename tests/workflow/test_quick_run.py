@@ -1,0 +1,54 @@
+"""The README's main command: the offline quick study end to end."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from wfutil import REPO, snakemake
+
+QUICK = REPO / "config" / "quick.yaml"
+SIZES = [f"s{s}" for s in range(17, 65)]
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end(tmp_path):
+    cfg = yaml.safe_load(QUICK.read_text())
+    snakemake(tmp_path, "--cores", "2", "--configfile", QUICK, timeout=3600)
+    tables = tmp_path / "results" / "tables"
+    models, evals = cfg["models"], cfg["evaluations"]
+    seeds = cfg["datasets"]["emoji"]["repetitions"]
+
+    runs = pd.read_csv(tables / "runs.csv")
+    assert len(runs) == len(models) * len(evals) * seeds
+    assert set(runs["model"]) == set(models) and set(runs["evaluation"]) == set(evals)
+    ok = runs[runs["status"] == "ok"]
+    assert ok["test_acc"].between(0, 100).all() and ok["best_val_acc"].between(0, 100).all()
+    assert {"params.model", "metrics.test_acc"} <= set(runs.columns)
+
+    sel = pd.read_csv(tables / "selection.csv")
+    assert len(sel) == len(models) * len(evals)
+    assert set(sel["chosen_lr"]) <= set(cfg["learning_rates"])
+    # every reported run uses its configuration's chosen rate
+    merged = runs.merge(sel, on=["data", "model", "evaluation"])
+    assert np.allclose(merged["lr"], merged["chosen_lr"])
+
+    gen = pd.read_csv(tables / "generalization_emoji.csv")
+    assert list(gen.columns[:5]) == ["model", "data", "eval", "lr", "seed"]
+    assert list(gen.columns[5:]) == SIZES
+    assert len(gen) == len(runs)
+    assert gen[SIZES].stack().between(0, 1).all()
+
+    eq = pd.read_csv(tables / "equivariance.csv")
+    eq_models = [m for m in models if m in cfg["equivariance"]["models"]]
+    assert len(eq) == len(eq_models) * len(evals) * seeds
+    assert (eq["stage2_error"] >= 0).all()
+
+    for model in cfg["indices"]["models"]:
+        with np.load(tmp_path / f"results/indices/emoji/{model}/eval2/best.npz") as z:
+            assert z["pool2"].shape[0] == 48 * 36
+
+    figures = sorted((tmp_path / "results" / "figures").glob("*.pdf"))
+    assert len(figures) >= 8
+    assert all(f.stat().st_size > 1000 for f in figures)
+    assert (tables / "table2_train_time.tex").is_file()
+    assert (tables / "compare_paper.md").is_file()
