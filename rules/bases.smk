@@ -22,9 +22,12 @@ rule disco_basis:
         batch_size=config["disco"]["batch_size"],
         image_size=config["disco"]["image_size"],
         seed=config["disco"]["seed"],
+        lr=config["disco"]["lr"],
+        init_std=config["disco"]["init_std"],
     shell:
         "scalecnn disco-basis --kernel-size 15 --effective-size 7 --scales {params.scales}"
         " --epochs {params.epochs} --steps-per-epoch {params.steps}"
         " --batch-size {params.batch_size} --image-size {params.image_size}"
+        " --lr {params.lr} --init-std {params.init_std}"
         " --seed {params.seed} --threads {threads} --out {output.basis}"
         " --report {output.report} > {log} 2>&1"

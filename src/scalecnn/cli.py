@@ -191,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_extra_commands(sub: argparse._SubParsersAction) -> None:
     """Sub-commands of the evaluation and basis modules (registered where they live)."""
     from scalecnn import evaluation
+    from scalecnn.bases import disco
 
     evaluation.add_cli(sub)
+    disco.add_cli(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
