@@ -3,11 +3,9 @@ that builds their frames from per-run files, and (slow) the report on a tiny rea
 
 import json
 import re
-import zipfile
 
 import numpy as np
 import pandas as pd
-import pytest
 import yaml
 from matplotlib.figure import Figure
 from wfutil import REPO, job_counts, snakemake
@@ -236,55 +234,3 @@ def test_all_runs_excluded_gives_a_placeholder_not_an_error(tmp_path, caplog):
 
 
 # --------------------------------------------------------------------------- tiny real run
-@pytest.mark.slow
-@pytest.mark.timeout(1800)
-def test_tiny_run_builds_every_artefact_and_the_report(workdir):
-    cfg = yaml.safe_load(QUICK.read_text())
-    cfg.update(
-        max_epochs=1,
-        selection_seeds=1,
-        learning_rates=[0.001],
-        models=["standard", "pixel_pool", "slice_pool"],
-        evaluations=[2],
-    )
-    cfg["datasets"]["emoji"]["repetitions"] = 1
-    config = workdir / "tiny.yaml"
-    config.write_text(yaml.safe_dump(cfg))
-    wd = workdir / "wd"
-    snakemake(wd, "--cores", "2", "--configfile", config)
-    figures = [
-        "fig4_accuracy",
-        "suppl_fig1_accuracy_boxes",
-        "fig5_generalization_emoji",
-        "suppl_fig2_generalization",
-        "fig6_equivariance_emoji",
-        "suppl_fig3_equivariance",
-        "fig7_slice_indices",
-        "suppl_fig4_pixel_indices",
-        "compare_paper_scatter",
-        "compare_paper_generalization",
-    ]
-    for stem in figures:
-        for ext in ("pdf", "png"):
-            assert (wd / f"results/figures/{stem}.{ext}").stat().st_size > 1000, stem
-    tables = ["table2_train_time.csv", "table2_train_time.tex"]
-    tables += ["compare_paper.csv", "compare_paper.md"]
-    for name in tables:
-        assert (wd / "results/tables" / name).stat().st_size > 0, name
-    compare = pd.read_csv(wd / "results/tables/compare_paper.csv")
-    assert set(compare["model"]) == {"standard", "pixel_pool", "slice_pool"}
-    assert compare["paper_mean"].notna().all()
-    table2 = pd.read_csv(wd / "results/tables/table2_train_time.csv")
-    assert (table2["n_ok"] + table2["n_excluded"] == 1).all()
-
-    snakemake(wd, "--configfile", config, "--report", "report.zip")
-    with zipfile.ZipFile(wd / "report.zip") as z:
-        names = z.namelist()
-        html = "\n".join(z.read(n).decode("utf-8", "replace") for n in names if "html" in n)
-    for stem in figures:
-        assert any(n.endswith(f"{stem}.png") for n in names), stem
-    for name in tables:
-        assert any(n.endswith(name) for n in names), name
-    # captions rendered, with the configuration that produced the artefacts
-    assert "Fig. 6 of the paper for dataset" in html
-    assert "at most 1 epoch(s)" in html

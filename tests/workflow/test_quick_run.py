@@ -1,5 +1,7 @@
 """The README's main command: the offline quick study end to end."""
 
+import zipfile
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -52,3 +54,14 @@ def test_quick_study_end_to_end(tmp_path):
     assert all(f.stat().st_size > 1000 for f in figures)
     assert (tables / "table2_train_time.tex").is_file()
     assert (tables / "compare_paper.md").is_file()
+
+    # the report holds every figure and table with its caption and the producing config
+    snakemake(tmp_path, "--configfile", QUICK, "--report", "report.zip")
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        names = z.namelist()
+        html = "\n".join(z.read(n).decode("utf-8", "replace") for n in names if "html" in n)
+    for fig in figures:
+        assert any(n.endswith(fig.with_suffix(".png").name) for n in names), fig.name
+    assert any(n.endswith("table2_train_time.tex") for n in names)
+    assert "Fig. 6 of the paper for dataset" in html
+    assert f"at most {cfg['max_epochs']} epoch(s)" in html
