@@ -8,7 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-DATASET_NAMES = ("emoji", "mnist", "trafficsign", "aerial")
+from scalecnn.study import DATASET_NAMES
 
 
 def _configure_logging(verbose: bool) -> None:

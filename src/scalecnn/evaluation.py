@@ -253,11 +253,12 @@ def write_indices(
     data: str | os.PathLike,
     out: str | os.PathLike,
     device: str = "auto",
+    **extra: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """Write the pooling indices of every test image to ``out`` (npz)."""
+    """Write the pooling indices of every test image (and ``extra`` arrays) to ``out`` (npz)."""
     params, dataset, model, dev = _open(run_dir, data, device)
     arrays = scale_indices(model, dataset, dev)
-    io.write_npz(out, kernel_size=np.array(params["kernel_size"]), **arrays)
+    io.write_npz(out, kernel_size=np.array(params["kernel_size"]), **extra, **arrays)
     return arrays
 
 
@@ -322,7 +323,5 @@ def write_best_run_indices(
     """Pooling indices of the best run (by test accuracy) written to ``out``; returns the run."""
     run = best_run(metrics_files)
     log.info("best run by test accuracy: %s", run)
-    params, dataset, model, dev = _open(run, data, device)
-    arrays = scale_indices(model, dataset, dev)
-    io.write_npz(out, kernel_size=np.array(params["kernel_size"]), run=np.array(str(run)), **arrays)
+    write_indices(run, data, out, device, run=np.array(str(run)))
     return run

@@ -9,17 +9,6 @@ from scalecnn.models import (  # noqa: F401
     steerable,
     xu,
 )
+from scalecnn.study import PAPER_MODELS
 
-PAPER_MODELS = (
-    "standard",
-    "pixel_pool",
-    "slice_pool",
-    "energy_pool",
-    "conv3d",
-    "ensemble",
-    "spatial_transform",
-    "xu",
-    "kanazawa",
-    "hermite",
-    "disco",
-)
+__all__ = ["PAPER_MODELS"]

@@ -15,19 +15,7 @@ from collections.abc import Iterable, Iterator
 
 import matplotlib as mpl
 
-PAPER_MODELS: tuple[str, ...] = (
-    "standard",
-    "pixel_pool",
-    "slice_pool",
-    "energy_pool",
-    "conv3d",
-    "ensemble",
-    "spatial_transform",
-    "xu",
-    "kanazawa",
-    "hermite",
-    "disco",
-)
+from scalecnn.study import PAPER_MODELS
 
 MODEL_LABELS: dict[str, str] = {
     "standard": "Standard",
