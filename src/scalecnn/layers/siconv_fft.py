@@ -1,14 +1,438 @@
-"""Frequency-domain fast path of SiConv2d (placeholder until implemented)."""
+"""Frequency-domain fast path of :class:`~scalecnn.layers.SiConv2d`.
+
+It computes exactly what :meth:`SiConv2d.forward_direct` defines: for every
+scale ``i`` the input is cross-correlated with the base kernel interpolated to
+``t_i = k + 2i`` (times ``k²/t_i²``), plus bias; ``padding=False`` keeps each
+scale's valid region, zero-padded by ``i`` on every side back to scale 0's
+shape; ``padding=True`` uses zero padding ``t_i // 2``. Stride 1 only.
+
+Algorithm
+---------
+Every interpolation mode is linear and separable (``A_i w A_iᵀ · k²/t_i²``, see
+:func:`~scalecnn.layers.interpolation.interpolation_matrix_1d`), so the spectrum
+of scale ``i``'s (shifted, zero-padded) kernel is ``G_i W G'_iᵀ`` with two
+small complex ``(N, k)`` factors ``G_i = DFT · shift · A_i`` computed once per
+shape (float64, then cast). With one FFT size ``nh × nw`` for all scales:
+
+1. one ``rfft2`` of the input, shared by all scales and output channels;
+2. per chunk of scales: kernel spectra ``G_i W G'_iᵀ`` (two batched complex
+   matmuls, no spatial kernel is ever built), the product with the input
+   spectrum summed over input channels as one batched complex matmul with the
+   frequency as batch dimension (``(B, C) @ (C, scales·O)`` per frequency; for
+   ``C = 1`` a broadcast multiply), the bias added to the DC bin, the inverse
+   FFT (``ifft`` along the rows, keeping only the rows of the output, then
+   ``irfft`` along the columns), the crop and the zeroed border, written into
+   the preallocated output;
+3. backward (a custom autograd function, so nothing but the input spectrum is
+   kept between forward and backward and the chunks' spectra are recomputed):
+   ``rfft2`` of the (masked) output gradient, its products with the conjugate
+   kernel spectra (input gradient) and with the conjugate input spectrum
+   (kernel-spectrum gradient), which the adjoint of ``G_i · G'_iᵀ`` maps back to
+   the ``k × k`` weight gradient; the bias gradient is the DC bin.
+
+Each scale's kernel is shifted by its offset (``i`` without padding, ``t_i//2``
+with) in the frequency domain, so all scales land on the same output grid and
+one crop serves every scale. Circular wrap-around cannot reach the kept
+outputs: without padding the kept outputs of scale ``i`` read input rows
+``0 … H−1`` only, so ``nh ≥ H`` suffices (overlap-save); with padding the
+negative offsets must wrap into zeros, so ``nh ≥ H + t_max // 2``. Sizes are
+rounded up to 2·3·5-smooth numbers (64 for the first layer, 60 for the second;
+58 = 2·29 was 2–3× slower). Everything runs in the input's precision (float32
+→ complex64; float64 → complex128; half precisions are computed in float32):
+the error against the direct path is ~5e-7 of the output's range in float32,
+far inside the 1e-4 budget, so float64 is not needed.
+
+Why this design (measured on the 2-core CPU this was written on)
+----------------------------------------------------------------
+* The direct definition costs ``Σ_i B·C·O·(H−t_i+1)²·t_i²`` multiply-adds:
+  4.9·10⁹ (layer 1) and 9.7·10¹⁰ (layer 2) per forward at batch 16 — 26–29
+  convolutions with kernels up to 63×63.
+* The factorised spatial alternative (convolution with ``A_i w A_iᵀ`` =
+  separable convolutions of the input with the ``k`` columns of ``A_i`` along
+  each axis, then one ``C·k² → O`` channel-mixing matmul) needs ``B·C·S·k²``
+  basis maps (326,144 of up to 52×52 for layer 2, 22,736 for layer 1, against
+  ``B·O·S`` = 13,312 and 7,424 output maps): 1.8·10⁹ (rows) + 6.0·10⁹
+  (columns) + 1.0·10¹⁰ (mix) = 1.8·10¹⁰ multiply-adds per forward of layer 2,
+  5× less than direct. Measured forward only, batch 16, two threads
+  (``benchmarks/factorised.py``): layer 1 direct 0.061 s, factorised 0.083 s,
+  FFT 0.068 s; layer 2 direct 0.59 s, factorised 2.37 s, FFT 0.18 s — the
+  many thin separable convolutions run far below the direct convolutions'
+  throughput, so it loses to both and was dropped.
+* The FFT path's work is ``2·B·O·S`` FFTs of ``nh×nw`` plus
+  ``3·B·C·O·S·nh·(nw/2+1)`` complex multiply-adds (forward, input gradient,
+  kernel gradient; 1.2·10⁹ for layer 2) plus three kernel-spectrum formations
+  of ``O·C·S·nh·fw·k`` (0.5·10⁹).
+* Batched complex matmul with the frequency as the batch dimension and
+  ``scales·O`` merged into one matrix dimension was 3× faster than the same
+  contraction with one small matmul per (scale, frequency) and ~10× faster than
+  broadcasting multiply + sum.
+* On this machine large temporary allocations are slow (fresh pages are
+  faulted in on every allocation: a 16 MB clone cost 7× the same work on
+  reused memory), so on CPU scales are processed in chunks whose largest
+  temporary is ~8 MB (one scale per chunk at the paper's shapes); on CUDA the
+  chunks are 256 MB.
+
+Measured at the paper's shapes, batch 16, forward + backward, two threads
+(``benchmarks/run.py``; numbers in ``benchmarks/README.md``): layer 1 (1→16,
+64×64, 29 scales) 0.24 s direct → 0.13 s (1.8×); layer 2 (16→32, 58×58,
+26 scales) 5.4 s → 0.38 s (14×); peak extra memory 227 → 136 MB and
+419 → 252 MB. The first layer gains least: with one input channel its direct
+convolutions are cheap (and its input needs no gradient), while the FFT path
+still needs one inverse and one forward FFT per output map and must write the
+same 100 MB output.
+
+:func:`is_faster` compares cost models of both paths fitted to one-thread
+measurements of 15 layer shapes (direct: forward multiply-adds at a fitted
+rate, per-scale overheads; FFT: the FFT and product terms above, per-chunk
+overheads), one for training and one for inference (direct backward is ~8×
+its forward for large kernels, so the FFT path wins by more when training):
+tiny layers stay direct.
+"""
 
 from __future__ import annotations
 
+import functools
+import math
+from dataclasses import dataclass
+
 import torch
+
+from scalecnn.layers.interpolation import interpolation_matrix_1d
+
+__all__ = ["is_faster", "next_fast_len", "siconv2d_fft"]
+
+_FAST_PRIMES = (2, 3, 5)
+_CPU_CHUNK_BYTES = 8 << 20
+_CUDA_CHUNK_BYTES = 256 << 20
+
+# Cost model of is_faster, seconds per unit, fitted to one-thread process times on
+# a 2-core AVX-512 CPU. Training: forward + backward (direct backward is ~8× its
+# forward for large kernels); inference: forward only.
+_COSTS = {
+    "train": {
+        "direct_mac": 1 / 26e9,  # per multiply-add of the forward, times 2 or 3 passes
+        "direct_scale": 1.5e-4,
+        "fft_point_log": 0.51e-9,  # per (image · point · log2 points) of the FFTs
+        "fft_product": 1.04e-9,  # per complex product term B·C·O·S·nh·fw
+        "fft_fixed": 3e-4,
+        "fft_chunk": 2e-4,
+    },
+    "infer": {
+        "direct_mac": 1 / 60e9,
+        "direct_mac_few_channels": 1 / 40e9,  # C_in < 4: convolutions run slower
+        "direct_scale": 6e-5,
+        "fft_point_log": 0.3e-9,
+        "fft_product": 0.35e-9,
+        "fft_fixed": 1.5e-4,
+        "fft_chunk": 1e-4,
+    },
+}
+
+
+def next_fast_len(n: int) -> int:
+    """Smallest ``m >= n`` whose prime factors are all 2, 3 or 5."""
+    m = max(1, n)
+    while True:
+        r = m
+        for p in _FAST_PRIMES:
+            while r % p == 0:
+                r //= p
+        if r == 1:
+            return m
+        m += 1
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything that depends on the layer's configuration and the input size only."""
+
+    nh: int
+    nw: int
+    fw: int  # nw // 2 + 1 frequencies along the width (rfft)
+    out_h: int
+    out_w: int
+    mask: torch.Tensor | None  # (S, out_h, out_w) 1 inside scale i's valid region; None: all
+    g_h: torch.Tensor  # (S, nh, k): conj. kernel spectra = g_h[i] · W · g_w[i]ᵀ
+    g_w: torch.Tensor  # (S, fw, k), includes the k²/t² factor
+    g_w_adj: torch.Tensor  # (S, fw, k): g_w · (Hermitian weight of bin v) / (nh·nw)
+
+
+def _shifted_dft(n: int, freqs: int, t: int, offset: int, a: torch.Tensor) -> torch.Tensor:
+    """``G[u, p] = Σ_{p'} exp(2πi·u·(p' − offset)/n) · a[p', p]`` for ``u < freqs``.
+
+    The conjugate spectrum of the 1-D interpolation basis (``a``: ``(t, k)``) placed
+    at ``−offset`` in a length-``n`` circular buffer; float64/complex128.
+    """
+    u = torch.arange(freqs, dtype=torch.float64)[:, None]
+    pos = torch.arange(t, dtype=torch.float64)[None, :] - offset
+    angle = (2 * math.pi / n) * torch.remainder(u * pos, n)
+    return torch.polar(torch.ones_like(angle), angle) @ a.to(torch.complex128)
+
+
+def _fft_sizes(h: int, w: int, k: int, num_scales: int, padding: bool) -> tuple[int, int]:
+    t_max = k + 2 * (num_scales - 1)
+    extra = t_max // 2 if padding else 0
+    return next_fast_len(h + extra), next_fast_len(w + extra)
+
+
+@functools.lru_cache(maxsize=64)
+def _plan_cpu(k: int, num_scales: int, mode: str, padding: bool, h: int, w: int) -> tuple:
+    sizes = [k + 2 * i for i in range(num_scales)]
+    nh, nw = _fft_sizes(h, w, k, num_scales, padding)
+    fw = nw // 2 + 1
+    if padding:
+        offsets = [t // 2 for t in sizes]
+        out_h, out_w = h + 2 * (k // 2) - k + 1, w + 2 * (k // 2) - k + 1
+        mask = None
+    else:
+        offsets = list(range(num_scales))
+        out_h, out_w = h - k + 1, w - k + 1
+        mask = torch.zeros(num_scales, out_h, out_w, dtype=torch.float64)
+        for i in range(num_scales):
+            mask[i, i : out_h - i, i : out_w - i] = 1.0
+    g_h, g_w = [], []
+    for t, off in zip(sizes, offsets, strict=True):
+        a = interpolation_matrix_1d(k, t, mode)
+        g_h.append(_shifted_dft(nh, nh, t, off, a))
+        g_w.append(_shifted_dft(nw, fw, t, off, a) * ((k * k) / (t * t)))
+    g_h_t, g_w_t = torch.stack(g_h), torch.stack(g_w)
+    # rfft bins v and nw − v pair up (weight 2) except DC and Nyquist (weight 1)
+    weight = torch.full((fw,), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if nw % 2 == 0:
+        weight[-1] = 1.0
+    g_w_adj = g_w_t * (weight / (nh * nw))[None, :, None]
+    return nh, nw, fw, out_h, out_w, mask, g_h_t, g_w_t, g_w_adj
+
+
+_DEVICE_PLANS: dict[tuple, _Plan] = {}
+
+
+def _plan(layer, x: torch.Tensor) -> _Plan:  # noqa: ANN001
+    h, w = x.shape[-2:]
+    key = (layer.kernel_size, layer.num_scales, layer.interp_mode, layer.padding, h, w)
+    dkey = (*key, x.device, x.dtype)
+    plan = _DEVICE_PLANS.get(dkey)
+    if plan is None:
+        nh, nw, fw, out_h, out_w, mask, g_h, g_w, g_w_adj = _plan_cpu(*key)
+        cdtype = torch.complex128 if x.dtype == torch.float64 else torch.complex64
+        plan = _Plan(
+            nh,
+            nw,
+            fw,
+            out_h,
+            out_w,
+            None if mask is None else mask.to(x.device, x.dtype),
+            g_h.to(x.device, cdtype),
+            g_w.to(x.device, cdtype),
+            g_w_adj.to(x.device, cdtype),
+        )
+        if len(_DEVICE_PLANS) >= 64:
+            _DEVICE_PLANS.clear()
+        _DEVICE_PLANS[dkey] = plan
+    return plan
 
 
 def is_faster(layer, x: torch.Tensor) -> bool:  # noqa: ANN001
-    """Whether the FFT path is expected to beat the direct one for this shape."""
-    return False
+    """Whether the FFT path is expected to beat the direct one for this layer and input.
+
+    ``False`` for stride ≠ 1 (unsupported). Otherwise compares cost estimates of
+    both paths (see the module docstring) for training (grad mode on and a
+    gradient needed) or inference: the paper's layers pick the FFT path, tiny
+    layers (a few small scales) stay direct.
+    """
+    if layer.stride != 1 or x.dim() != 4:
+        return False
+    b, c, h, w = x.shape
+    k, s, o = layer.kernel_size, layer.num_scales, layer.out_channels
+    if min(h, w) < k + 2 * (s - 1):
+        return False  # invalid input; let the direct path report it
+    out_h, out_w = h - k + 1, w - k + 1
+    macs = 0
+    for i in range(s):
+        t = k + 2 * i
+        oh, ow = (h, w) if layer.padding else (out_h - 2 * i, out_w - 2 * i)
+        macs += oh * ow * t * t
+    training = torch.is_grad_enabled() and (
+        x.requires_grad or layer.weights.requires_grad or layer.bias.requires_grad
+    )
+    cost = _COSTS["train" if training else "infer"]
+    if training:
+        direct = b * c * o * macs * (2 + int(x.requires_grad)) * cost["direct_mac"]
+    else:
+        per_mac = cost["direct_mac_few_channels"] if c < 4 else cost["direct_mac"]
+        direct = b * c * o * macs * per_mac
+    direct += s * cost["direct_scale"]
+    nh, nw = _fft_sizes(h, w, k, s, layer.padding)
+    points, freqs = nh * nw, nh * (nw // 2 + 1)
+    chunks = len(_chunks(s, freqs * b * o * 8, _budget(x)))
+    fft = (
+        b * o * s * points * math.log2(points) * cost["fft_point_log"]
+        + b * c * o * s * freqs * cost["fft_product"]
+        + cost["fft_fixed"]
+        + chunks * cost["fft_chunk"]
+    )
+    return fft < direct
+
+
+def _budget(x: torch.Tensor) -> int:
+    return _CPU_CHUNK_BYTES if x.device.type == "cpu" else _CUDA_CHUNK_BYTES
+
+
+def _chunks(total: int, per_scale_bytes: int, budget: int) -> list[tuple[int, int]]:
+    """Split scales ``0..total-1`` into balanced chunks of about ``budget`` bytes."""
+    sc = max(1, min(total, budget // max(1, per_scale_bytes)))
+    n = -(-total // sc)
+    sc = -(-total // n)
+    return [(s, min(s + sc, total)) for s in range(0, total, sc)]
+
+
+def _kernel_spectra(plan: _Plan, wc: torch.Tensor, s0: int, s1: int, conj: bool) -> torch.Tensor:
+    """Conjugate kernel spectra of scales ``s0 … s1−1``: ``(sc, nh, fw, O·C)``.
+
+    ``wc`` is the weight as complex ``(k_p, k_q, O·C)``; ``conj`` gives the plain spectra.
+    """
+    g_h, g_w = plan.g_h[s0:s1], plan.g_w[s0:s1]
+    if conj:
+        g_h, g_w = g_h.conj(), g_w.conj()
+    sc, k, oc = s1 - s0, wc.shape[0], wc.shape[-1]
+    t1 = torch.matmul(g_w[:, None], wc[None])  # (sc, k_p, fw, oc) = Σ_q g_w[s,v,q] W[p,q]
+    kc = torch.bmm(g_h, t1.reshape(sc, k, plan.fw * oc))  # Σ_p g_h[s,u,p] t1[s,p,v]
+    return kc.view(sc, plan.nh, plan.fw, oc)
+
+
+def _project(plan: _Plan, hc: torch.Tensor, s0: int, s1: int) -> torch.Tensor:
+    """Adjoint of :func:`_kernel_spectra` (real part, summed over scales).
+
+    ``hc (sc, nh, fw, O·C)``: conjugate gradient wrt the kernel spectra → ``(k, k, O·C)``.
+    """
+    sc, nh, fw, oc = hc.shape
+    k = plan.g_h.shape[-1]
+    r = torch.bmm(plan.g_h[s0:s1].conj().transpose(1, 2), hc.reshape(sc, nh, fw * oc))
+    g = torch.matmul(plan.g_w_adj[s0:s1, None].conj().transpose(-1, -2), r.view(sc, k, fw, oc))
+    return g.real.sum(0)
+
+
+def _masked_copy(dst: torch.Tensor, src: torch.Tensor, mask: torch.Tensor | None) -> None:
+    """``dst = src`` (``mask is None``) or ``dst = src · mask`` (zeroes the padded border)."""
+    if mask is None:
+        dst.copy_(src)
+    else:
+        torch.mul(src, mask, out=dst)
+
+
+class _SiConvFFT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weights, bias, plan, budget):  # noqa: ANN001, ANN205
+        b, c, _, _ = x.shape
+        o, _, k, _ = weights.shape
+        nh, nw, fw = plan.nh, plan.nw, plan.fw
+        f, s_total = nh * fw, plan.g_h.shape[0]
+        oh, ow = plan.out_h, plan.out_w
+        xf = torch.fft.rfft2(x, s=(nh, nw))  # (B, C, nh, fw)
+        cdt = xf.dtype
+        wc = weights.permute(2, 3, 0, 1).reshape(k, k, o * c).to(cdt)
+        bias_dc = (bias * (nh * nw)).to(cdt)  # a constant image is N² at DC
+        out = x.new_empty(b, o, s_total, oh, ow)
+        chunks = _chunks(s_total, f * b * o * xf.element_size(), budget)
+        if c == 1:
+            xb = xf.view(b, 1, 1, nh, fw)
+            for s0, s1 in chunks:
+                kc = _kernel_spectra(plan, wc, s0, s1, conj=False)  # (sc, nh, fw, O)
+                yf = xb * kc.permute(3, 0, 1, 2)  # (B, O, sc, nh, fw)
+                yf[..., 0, 0] += bias_dc[:, None]
+                # inverse along rows, keep the oh needed rows, then along columns
+                y = torch.fft.ifft(yf, dim=-2)[..., :oh, :]
+                y = torch.fft.irfft(y, n=nw, dim=-1)[..., :ow]
+                mask = None if plan.mask is None else plan.mask[s0:s1]
+                _masked_copy(out[:, :, s0:s1], y, mask)
+        else:
+            xf = xf.permute(2, 3, 0, 1).contiguous().view(f, b, c)
+            for s0, s1 in chunks:
+                sc = s1 - s0
+                kc = _kernel_spectra(plan, wc, s0, s1, conj=False)
+                kc = kc.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
+                yf = torch.bmm(xf, kc.transpose(1, 2))  # (f, B, sc·O)
+                yf[0] += bias_dc.repeat(sc)
+                y = torch.fft.ifft(yf.view(nh, fw, b, sc, o), dim=0)[:oh]
+                y = torch.fft.irfft(y, n=nw, dim=1)[:, :ow].permute(2, 4, 3, 0, 1)
+                mask = None if plan.mask is None else plan.mask[s0:s1]
+                _masked_copy(out[:, :, s0:s1], y, mask)
+        ctx.save_for_backward(x, weights)
+        ctx.plan, ctx.budget, ctx.xf = plan, budget, xf
+        return out
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gout):  # noqa: ANN001, ANN205
+        x, weights = ctx.saved_tensors
+        plan, budget, xf = ctx.plan, ctx.budget, ctx.xf
+        b, c, h, w = x.shape
+        o, _, k, _ = weights.shape
+        nh, nw, fw = plan.nh, plan.nw, plan.fw
+        f, s_total = nh * fw, plan.g_h.shape[0]
+        oh, ow = plan.out_h, plan.out_w
+        need_x, need_w, need_b = ctx.needs_input_grad[:3]
+        cdt = xf.dtype
+        wc = weights.permute(2, 3, 0, 1).reshape(k, k, o * c).to(cdt)
+        xf_conj = xf.conj().resolve_conj() if need_w else None
+        gw = torch.zeros(k, k, o * c, dtype=x.dtype, device=x.device) if need_w else None
+        gbias = torch.zeros(o, dtype=cdt, device=x.device)
+        chunks = _chunks(s_total, f * b * o * xf.element_size(), budget)
+        buf = x.new_zeros(b, o, max(s1 - s0 for s0, s1 in chunks), nh, nw)
+        gxf = None
+        for s0, s1 in chunks:
+            sc = s1 - s0
+            g = buf[:, :, :sc]
+            mask = None if plan.mask is None else plan.mask[s0:s1]
+            _masked_copy(g[..., :oh, :ow], gout[:, :, s0:s1], mask)
+            gf = torch.fft.rfft2(g)  # (B, O, sc, nh, fw)
+            gbias += gf[..., 0, 0].sum((0, 2))
+            kbar = _kernel_spectra(plan, wc, s0, s1, conj=True) if need_x else None
+            if c == 1:
+                if need_x:
+                    part = (gf * kbar.permute(3, 0, 1, 2)).sum((1, 2))  # (B, nh, fw)
+                    gxf = part if gxf is None else gxf.add_(part)
+                if need_w:
+                    hc = (gf * xf_conj.view(b, 1, 1, nh, fw)).sum(0)  # (O, sc, nh, fw)
+                    gw += _project(plan, hc.permute(1, 2, 3, 0), s0, s1)
+                continue
+            gf = gf.permute(3, 4, 0, 2, 1).contiguous().view(f, b, sc * o)
+            if need_x:
+                kbar = kbar.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
+                gxf = torch.bmm(gf, kbar) if gxf is None else gxf.baddbmm_(gf, kbar)
+            if need_w:
+                hc = torch.bmm(gf.transpose(1, 2), xf_conj)  # (f, sc·O, C)
+                gw += _project(plan, hc.view(nh, fw, sc, o * c).permute(2, 0, 1, 3), s0, s1)
+        grad_x = grad_w = grad_b = None
+        if need_x:
+            if c == 1:
+                grad_x = torch.fft.irfft2(gxf, s=(nh, nw))[:, None, :h, :w]
+            else:
+                gx = torch.fft.irfft2(gxf.view(nh, fw, b, c), s=(nh, nw), dim=(0, 1))
+                grad_x = gx[:h, :w].permute(2, 3, 0, 1)
+        if need_w:
+            grad_w = gw.view(k, k, o, c).permute(2, 3, 0, 1)
+        if need_b:
+            grad_b = gbias.real.to(x.dtype)
+        return grad_x, grad_w, grad_b, None, None
 
 
 def siconv2d_fft(layer, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-    raise NotImplementedError("the FFT path of SiConv2d is not implemented yet")
+    """SiConv2d through the frequency domain; same result as ``layer.forward_direct(x)``.
+
+    Differentiable wrt ``x``, ``layer.weights`` and ``layer.bias`` (first order).
+    Device and dtype follow ``x``; float16/bfloat16 are computed in float32.
+    """
+    if layer.stride != 1:
+        raise NotImplementedError(
+            f"the FFT path of SiConv2d supports stride 1 only, got stride={layer.stride}"
+        )
+    dtype = x.dtype
+    work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    xw = x.to(work)
+    plan = _plan(layer, xw)
+    # complex matmuls and FFTs must not be recast by an enclosing autocast region
+    with torch.autocast(x.device.type, enabled=False):
+        out = _SiConvFFT.apply(xw, layer.weights.to(work), layer.bias.to(work), plan, _budget(x))
+    return out.to(dtype)
