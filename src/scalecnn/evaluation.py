@@ -26,7 +26,7 @@ from torch import nn
 
 from scalecnn import io
 from scalecnn.data.scenarios import ALL_SIZES
-from scalecnn.device import resolve_device, set_threads
+from scalecnn.device import resolve_device, set_threads, tune_allocator
 
 log = logging.getLogger(__name__)
 
@@ -294,6 +294,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 def _run_evaluate(args: argparse.Namespace) -> int:
     set_threads(args.threads)
+    tune_allocator()
     kwargs = {"input_scale": args.input_scale} if args.metric == "equivariance" else {}
     METRICS[args.metric](args.run, args.data, args.out, args.device, **kwargs)
     return 0

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalecnn import io
-from scalecnn.device import resolve_device, set_threads
+from scalecnn.device import resolve_device, set_threads, tune_allocator
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,7 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
     set_threads(cfg.threads)
+    tune_allocator()
 
     splits, num_channels, num_classes = load_splits(cfg.data, cfg.evaluation, device)
     seed_everything(cfg.seed)
