@@ -48,13 +48,13 @@ def test_fig6_builds_only_the_emoji_mid2rest_runs_of_the_equivariance_models(wor
     proc = _dry(workdir, "results/figures/fig6_equivariance_emoji.pdf")
     counts = job_counts(proc.stdout)
     # standard, pixel_pool, slice_pool (ensemble: no equivariance; energy_pool, kanazawa:
-    # not in the quick config) × Mid2Rest × 2 rates × 2 selection seeds
+    # not in the quick config) × Mid2Rest × 2 rates × 1 selection seed
     assert counts == {
         "prepare_data": 1,
-        "train": 12,
+        "train": 6,
         "select_lr": 3,
         "fig6_equivariance": 1,
-        "total": 17,
+        "total": 11,
     }
     configs = _run_configs(proc.stdout)
     assert configs == {("standard", 2), ("pixel_pool", 2), ("slice_pool", 2)}
@@ -72,7 +72,7 @@ def test_fig6_builds_only_the_emoji_mid2rest_runs_of_the_equivariance_models(wor
 def test_fig7_builds_only_the_slice_pool_mid2rest_runs(workdir):
     proc = _dry(workdir, "results/figures/fig7_slice_indices.png")
     counts = job_counts(proc.stdout)
-    assert counts["train"] == 4  # 2 rates × 2 selection seeds
+    assert counts["train"] == 2  # 2 rates × 1 selection seed
     assert counts["select_lr"] == 1
     assert counts["best_run_indices"] == 1
     assert counts["fig7_slice_indices"] == 1
@@ -83,7 +83,7 @@ def test_fig7_builds_only_the_slice_pool_mid2rest_runs(workdir):
 
 def test_table2_needs_only_the_mid2rest_runs(workdir):
     table2 = _dry(workdir, "results/tables/table2_train_time.tex").stdout
-    assert job_counts(table2)["train"] == 16  # 4 models × Mid2Rest × 2 rates × 2 seeds
+    assert job_counts(table2)["train"] == 8  # 4 models × Mid2Rest × 2 rates × 1 seed
     assert {e for _, e in _run_configs(table2)} == {2}
     assert "generalization" not in table2
 
@@ -94,7 +94,7 @@ def test_quick_config_builds_every_figure_and_table(workdir):
     assert set(counts) >= FIGURE_RULES, FIGURE_RULES - set(counts)
     assert all(counts[r] == 1 for r in FIGURE_RULES)
     # selection trainings unchanged by the figures: 4 models × 2 evals × 2 rates × 2 seeds
-    assert counts["train"] == 32
+    assert counts["train"] == 16
     assert len(_skips(proc.stderr)) == 1
 
 
