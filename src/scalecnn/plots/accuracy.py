@@ -15,7 +15,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from scalecnn.plots import style
-from scalecnn.plots.common import OK, add_note, excluded_note, prepare, run_counts, subset
+from scalecnn.plots.common import (
+    OK,
+    add_note,
+    excluded_note,
+    mark_no_ok_runs,
+    prepare,
+    run_counts,
+    subset,
+)
 
 FIG4_EXCLUDED_MODELS: tuple[str, ...] = ("energy_pool", "conv3d")
 """Models the paper leaves out of Fig. 4 (9 of 11 remain)."""
@@ -207,15 +215,7 @@ def plot_accuracy_boxes(
                         zorder=3,
                     )
                 else:
-                    ax.text(
-                        0.5,
-                        0.5,
-                        "no ok runs",
-                        ha="center",
-                        va="center",
-                        transform=ax.transAxes,
-                        color="#777777",
-                    )
+                    mark_no_ok_runs(ax)
                 if (data, evaluation) in counts.index:
                     n_ok, n_exc = counts.loc[(data, evaluation), ["n_ok", "n_excluded"]]
                     note = f"n={int(n_ok)}" + (f", {int(n_exc)} excl." if n_exc else "")

@@ -258,6 +258,25 @@ def excluded_note(frame: pd.DataFrame, max_items: int = 6) -> str:
     return f"{text}; {n_exc} excluded (status != ok or non-finite): {shown}."
 
 
+def mark_no_ok_runs(ax) -> None:  # noqa: ANN001
+    """Write "no ok runs" in the middle of an empty panel."""
+    ax.text(
+        0.5, 0.5, "no ok runs", ha="center", va="center", transform=ax.transAxes, color="#777777"
+    )
+
+
+def label_size_grid_panel(ax, row: int, col: int, nrows: int, data: str, evaluation: int) -> None:  # noqa: ANN001
+    """Titles, labels and limits of one panel of a dataset × evaluation grid over object size."""
+    if row == 0:
+        ax.set_title(style.eval_label(evaluation))
+    if col == 0:
+        ax.set_ylabel(f"{style.data_label(data)}\ntest acc. [%]")
+    if row == nrows - 1:
+        ax.set_xlabel("Object size [px]")
+    ax.set_xlim(17, 64)
+    ax.set_ylim(0, 100)
+
+
 def add_note(fig: Figure, text: str) -> None:
     """Write ``text`` under the figure (kept by ``bbox_inches='tight'``)."""
     fig.text(0.01, 0.0, text, ha="left", va="top", fontsize=6, color="#555555", wrap=True)

@@ -27,6 +27,7 @@ from scalecnn.plots.common import (
     SIZE_COLUMNS,
     add_note,
     excluded_note,
+    label_size_grid_panel,
     normalise,
     prepare,
     run_counts,
@@ -289,14 +290,7 @@ def plot_compare_generalization(
                             ls="--",
                             alpha=0.8,
                         )
-                if ri == 0:
-                    ax.set_title(style.eval_label(evaluation))
-                if ci == 0:
-                    ax.set_ylabel(f"{style.data_label(data)}\ntest acc. [%]")
-                if ri == len(rows) - 1:
-                    ax.set_xlabel("Object size [px]")
-                ax.set_xlim(17, 64)
-                ax.set_ylim(0, 100)
+                label_size_grid_panel(ax, ri, ci, len(rows), data, evaluation)
         handles = [
             Line2D([], [], color=style.model_color(m), label=style.model_label(m)) for m in models
         ]

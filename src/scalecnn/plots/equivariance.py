@@ -16,7 +16,15 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from scalecnn.plots import style
-from scalecnn.plots.common import OK, add_note, excluded_note, prepare, run_counts, subset
+from scalecnn.plots.common import (
+    OK,
+    add_note,
+    excluded_note,
+    mark_no_ok_runs,
+    prepare,
+    run_counts,
+    subset,
+)
 
 FIG6_DATA = "emoji"
 FIG6_EVALUATION = 2
@@ -148,15 +156,7 @@ def plot_equivariance_grid(
                 if cell[OK].any():
                     _scatter(ax, cell, models, column, logx, size=5)
                 else:
-                    ax.text(
-                        0.5,
-                        0.5,
-                        "no ok runs",
-                        ha="center",
-                        va="center",
-                        transform=ax.transAxes,
-                        color="#777777",
-                    )
+                    mark_no_ok_runs(ax)
                 if (data, evaluation) in counts.index:
                     n_ok, n_exc = counts.loc[(data, evaluation), ["n_ok", "n_excluded"]]
                     txt = f"n={int(n_ok)}" + (f", {int(n_exc)} excl." if n_exc else "")

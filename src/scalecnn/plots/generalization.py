@@ -22,6 +22,8 @@ from scalecnn.plots.common import (
     SIZE_COLUMNS,
     add_note,
     excluded_note,
+    label_size_grid_panel,
+    mark_no_ok_runs,
     prepare,
     run_counts,
     subset,
@@ -156,24 +158,9 @@ def plot_generalization_grid(
                 _shade_training(ax, evaluation)
                 part = means[(means["data"] == data) & (means["evaluation"] == evaluation)]
                 if part.empty or not (part["n_ok"] > 0).any():
-                    ax.text(
-                        0.5,
-                        0.5,
-                        "no ok runs",
-                        ha="center",
-                        va="center",
-                        transform=ax.transAxes,
-                        color="#777777",
-                    )
+                    mark_no_ok_runs(ax)
                 _draw_panel(ax, part, models, lw=1.0)
-                if ri == 0:
-                    ax.set_title(style.eval_label(evaluation))
-                if ci == 0:
-                    ax.set_ylabel(f"{style.data_label(data)}\ntest acc. [%]")
-                if ri == len(rows) - 1:
-                    ax.set_xlabel("Object size [px]")
-                ax.set_xlim(17, 64)
-                ax.set_ylim(0, 100)
+                label_size_grid_panel(ax, ri, ci, len(rows), data, evaluation)
         _model_legend(fig, models)
         add_note(fig, excluded_note(frame))
     return fig
