@@ -1,6 +1,7 @@
 """Place results/data/{data}.npz: a verified hand-placed file, a regenerated emoji, or a
 verified download from Zenodo."""
 
+import shutil
 from pathlib import Path
 
 from scalecnn.data import download_dataset, generate_emoji, verify_local_file
@@ -15,10 +16,8 @@ local = Path(snakemake.params.local)
 if local.is_file():
     verify_local_file(local, name, api=snakemake.params.api)
     with atomic_path(out) as tmp:
-        tmp.write_bytes(local.read_bytes())
+        shutil.copyfile(local, tmp)
 elif snakemake.params.source == "generate":
     generate_emoji(out)
 else:
-    downloaded = download_dataset(name, out.parent, api=snakemake.params.api)
-    if downloaded != out:
-        downloaded.replace(out)
+    download_dataset(name, out, api=snakemake.params.api)
