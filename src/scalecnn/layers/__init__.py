@@ -10,6 +10,7 @@ The paper's README usage works unchanged::
 from scalecnn.layers.interpolation import INTERP_MODES, interpolate_kernel
 from scalecnn.layers.pooling import POOL_MODES, GlobalMaxPool, ScalePool
 from scalecnn.layers.siconv import SiConv2d, expected_num_scales
+from scalecnn.layers.siconv_pool import siconv_scale_pool
 
 __all__ = [
     "INTERP_MODES",
@@ -19,4 +20,5 @@ __all__ = [
     "SiConv2d",
     "expected_num_scales",
     "interpolate_kernel",
+    "siconv_scale_pool",
 ]

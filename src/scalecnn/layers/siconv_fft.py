@@ -321,43 +321,135 @@ def _masked_copy(dst: torch.Tensor, src: torch.Tensor, mask: torch.Tensor | None
         torch.mul(src, mask, out=dst)
 
 
+def _chunk_mask(plan: _Plan, s0: int, s1: int) -> torch.Tensor | None:
+    """Valid-region mask of scales ``s0 … s1−1``: ``(sc, out_h, out_w)``; ``None`` with padding."""
+    return None if plan.mask is None else plan.mask[s0:s1]
+
+
+def _complex_weights(weights: torch.Tensor, cdtype: torch.dtype) -> torch.Tensor:
+    """``(O, C, k, k)`` → complex ``(k, k, O·C)``, the layout of :func:`_kernel_spectra`."""
+    o, c, k, _ = weights.shape
+    return weights.permute(2, 3, 0, 1).reshape(k, k, o * c).to(cdtype)
+
+
+def _input_spectrum(x: torch.Tensor, plan: _Plan) -> torch.Tensor:
+    """``rfft2`` of the input: ``(B, 1, nh, fw)`` for one channel, else ``(nh·fw, B, C)``."""
+    b, c = x.shape[:2]
+    xf = torch.fft.rfft2(x, s=(plan.nh, plan.nw))
+    if c == 1:
+        return xf
+    return xf.permute(2, 3, 0, 1).contiguous().view(plan.nh * plan.fw, b, c)
+
+
+def _output_chunks(
+    plan: _Plan,
+    xf: torch.Tensor,
+    wc: torch.Tensor,
+    bias: torch.Tensor,
+    shape: tuple[int, int, int],
+    chunks: list[tuple[int, int]],
+):  # noqa: ANN202
+    """Yield ``(s0, s1, y)``: the outputs of scales ``s0 … s1−1``, ``(B, O, sc, out_h, out_w)``.
+
+    ``y`` is not yet masked (see :func:`_chunk_mask`); ``xf`` from :func:`_input_spectrum`,
+    ``wc`` from :func:`_complex_weights`, ``shape = (B, C, O)``.
+    """
+    b, c, o = shape
+    nh, nw, fw = plan.nh, plan.nw, plan.fw
+    f, oh, ow = nh * fw, plan.out_h, plan.out_w
+    bias_dc = (bias * (nh * nw)).to(xf.dtype)  # a constant image is N² at DC
+    for s0, s1 in chunks:
+        sc = s1 - s0
+        kc = _kernel_spectra(plan, wc, s0, s1, conj=False)  # (sc, nh, fw, O·C)
+        if c == 1:
+            yf = xf.view(b, 1, 1, nh, fw) * kc.permute(3, 0, 1, 2)  # (B, O, sc, nh, fw)
+            yf[..., 0, 0] += bias_dc[:, None]
+            # inverse along rows, keep the oh needed rows, then along columns
+            y = torch.fft.ifft(yf, dim=-2)[..., :oh, :]
+            y = torch.fft.irfft(y, n=nw, dim=-1)[..., :ow]
+        else:
+            kc = kc.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
+            yf = torch.bmm(xf, kc.transpose(1, 2))  # (f, B, sc·O)
+            yf[0] += bias_dc.repeat(sc)
+            y = torch.fft.ifft(yf.view(nh, fw, b, sc, o), dim=0)[:oh]
+            y = torch.fft.irfft(y, n=nw, dim=1)[:, :ow].permute(2, 4, 3, 0, 1)
+        yield s0, s1, y
+
+
+class _Grads:
+    """Accumulates the gradients of one backward pass in the frequency domain.
+
+    ``gxf``: input-gradient spectrum, same layout as the input spectrum;
+    ``gw``: ``(k, k, O·C)`` weight gradient; ``gbias``: ``(O,)`` complex (DC bins).
+    """
+
+    def __init__(self, x: torch.Tensor, weights: torch.Tensor, xf: torch.Tensor, needs) -> None:  # noqa: ANN001
+        o, c, k, _ = weights.shape
+        self.need_x, self.need_w = needs[0], needs[1]
+        self.c = c
+        self.wc = _complex_weights(weights, xf.dtype)
+        self.xf = xf
+        self.xf_conj = xf.conj().resolve_conj() if self.need_w else None
+        self.gxf: torch.Tensor | None = None
+        self.gw = torch.zeros(k, k, o * c, dtype=x.dtype, device=x.device) if self.need_w else None
+        self.gbias = torch.zeros(o, dtype=xf.dtype, device=x.device)
+
+    def add_scales(self, plan: _Plan, gf: torch.Tensor, s0: int, s1: int) -> None:
+        """Add the contributions of output-gradient spectra ``gf (B, O, sc, nh, fw)``."""
+        b, o, sc, nh, fw = gf.shape
+        self.gbias += gf[..., 0, 0].sum((0, 2))
+        kbar = _kernel_spectra(plan, self.wc, s0, s1, conj=True) if self.need_x else None
+        if self.c == 1:
+            if self.need_x:
+                part = (gf * kbar.permute(3, 0, 1, 2)).sum((1, 2), keepdim=True)[:, 0]
+                self.gxf = part if self.gxf is None else self.gxf.add_(part)  # (B, 1, nh, fw)
+            if self.need_w:
+                hc = (gf * self.xf_conj.view(b, 1, 1, nh, fw)).sum(0)  # (O, sc, nh, fw)
+                self.gw += _project(plan, hc.permute(1, 2, 3, 0), s0, s1)
+            return
+        c, f = self.c, nh * fw
+        gf = gf.permute(3, 4, 0, 2, 1).contiguous().view(f, b, sc * o)
+        if self.need_x:
+            kbar = kbar.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
+            self.gxf = torch.bmm(gf, kbar) if self.gxf is None else self.gxf.baddbmm_(gf, kbar)
+        if self.need_w:
+            hc = torch.bmm(gf.transpose(1, 2), self.xf_conj)  # (f, sc·O, C)
+            self.gw += _project(plan, hc.view(nh, fw, sc, o * c).permute(2, 0, 1, 3), s0, s1)
+
+    def results(self, plan: _Plan, x: torch.Tensor, needs) -> tuple:  # noqa: ANN001
+        """``(grad_x, grad_weights, grad_bias)``, ``None`` where not needed."""
+        b, c, h, w = x.shape
+        grad_x = grad_w = grad_b = None
+        if needs[0] and self.gxf is not None:
+            if c == 1:
+                grad_x = torch.fft.irfft2(self.gxf, s=(plan.nh, plan.nw))[..., :h, :w]
+            else:
+                gxf = self.gxf.view(plan.nh, plan.fw, b, c)
+                gx = torch.fft.irfft2(gxf, s=(plan.nh, plan.nw), dim=(0, 1))
+                grad_x = gx[:h, :w].permute(2, 3, 0, 1)
+        elif needs[0]:
+            grad_x = torch.zeros_like(x)
+        if needs[1]:
+            o = self.gw.shape[-1] // c
+            k = self.gw.shape[0]
+            grad_w = self.gw.view(k, k, o, c).permute(2, 3, 0, 1)
+        if needs[2]:
+            grad_b = self.gbias.real.to(x.dtype)
+        return grad_x, grad_w, grad_b
+
+
 class _SiConvFFT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weights, bias, plan, budget):  # noqa: ANN001, ANN205
         b, c, _, _ = x.shape
-        o, _, k, _ = weights.shape
-        nh, nw, fw = plan.nh, plan.nw, plan.fw
-        f, s_total = nh * fw, plan.g_h.shape[0]
-        oh, ow = plan.out_h, plan.out_w
-        xf = torch.fft.rfft2(x, s=(nh, nw))  # (B, C, nh, fw)
-        cdt = xf.dtype
-        wc = weights.permute(2, 3, 0, 1).reshape(k, k, o * c).to(cdt)
-        bias_dc = (bias * (nh * nw)).to(cdt)  # a constant image is N² at DC
-        out = x.new_empty(b, o, s_total, oh, ow)
-        chunks = _chunks(s_total, f * b * o * xf.element_size(), budget)
-        if c == 1:
-            xb = xf.view(b, 1, 1, nh, fw)
-            for s0, s1 in chunks:
-                kc = _kernel_spectra(plan, wc, s0, s1, conj=False)  # (sc, nh, fw, O)
-                yf = xb * kc.permute(3, 0, 1, 2)  # (B, O, sc, nh, fw)
-                yf[..., 0, 0] += bias_dc[:, None]
-                # inverse along rows, keep the oh needed rows, then along columns
-                y = torch.fft.ifft(yf, dim=-2)[..., :oh, :]
-                y = torch.fft.irfft(y, n=nw, dim=-1)[..., :ow]
-                mask = None if plan.mask is None else plan.mask[s0:s1]
-                _masked_copy(out[:, :, s0:s1], y, mask)
-        else:
-            xf = xf.permute(2, 3, 0, 1).contiguous().view(f, b, c)
-            for s0, s1 in chunks:
-                sc = s1 - s0
-                kc = _kernel_spectra(plan, wc, s0, s1, conj=False)
-                kc = kc.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
-                yf = torch.bmm(xf, kc.transpose(1, 2))  # (f, B, sc·O)
-                yf[0] += bias_dc.repeat(sc)
-                y = torch.fft.ifft(yf.view(nh, fw, b, sc, o), dim=0)[:oh]
-                y = torch.fft.irfft(y, n=nw, dim=1)[:, :ow].permute(2, 4, 3, 0, 1)
-                mask = None if plan.mask is None else plan.mask[s0:s1]
-                _masked_copy(out[:, :, s0:s1], y, mask)
+        o = weights.shape[0]
+        s_total = plan.g_h.shape[0]
+        xf = _input_spectrum(x, plan)
+        wc = _complex_weights(weights, xf.dtype)
+        out = x.new_empty(b, o, s_total, plan.out_h, plan.out_w)
+        chunks = _chunks(s_total, plan.nh * plan.fw * b * o * xf.element_size(), budget)
+        for s0, s1, y in _output_chunks(plan, xf, wc, bias, (b, c, o), chunks):
+            _masked_copy(out[:, :, s0:s1], y, _chunk_mask(plan, s0, s1))
         ctx.save_for_backward(x, weights)
         ctx.plan, ctx.budget, ctx.xf = plan, budget, xf
         return out
@@ -367,55 +459,18 @@ class _SiConvFFT(torch.autograd.Function):
     def backward(ctx, gout):  # noqa: ANN001, ANN205
         x, weights = ctx.saved_tensors
         plan, budget, xf = ctx.plan, ctx.budget, ctx.xf
-        b, c, h, w = x.shape
-        o, _, k, _ = weights.shape
-        nh, nw, fw = plan.nh, plan.nw, plan.fw
-        f, s_total = nh * fw, plan.g_h.shape[0]
-        oh, ow = plan.out_h, plan.out_w
-        need_x, need_w, need_b = ctx.needs_input_grad[:3]
-        cdt = xf.dtype
-        wc = weights.permute(2, 3, 0, 1).reshape(k, k, o * c).to(cdt)
-        xf_conj = xf.conj().resolve_conj() if need_w else None
-        gw = torch.zeros(k, k, o * c, dtype=x.dtype, device=x.device) if need_w else None
-        gbias = torch.zeros(o, dtype=cdt, device=x.device)
-        chunks = _chunks(s_total, f * b * o * xf.element_size(), budget)
+        b, o = x.shape[0], weights.shape[0]
+        nh, nw, oh, ow = plan.nh, plan.nw, plan.out_h, plan.out_w
+        s_total = plan.g_h.shape[0]
+        needs = ctx.needs_input_grad[:3]
+        grads = _Grads(x, weights, xf, needs)
+        chunks = _chunks(s_total, nh * plan.fw * b * o * xf.element_size(), budget)
         buf = x.new_zeros(b, o, max(s1 - s0 for s0, s1 in chunks), nh, nw)
-        gxf = None
         for s0, s1 in chunks:
-            sc = s1 - s0
-            g = buf[:, :, :sc]
-            mask = None if plan.mask is None else plan.mask[s0:s1]
-            _masked_copy(g[..., :oh, :ow], gout[:, :, s0:s1], mask)
-            gf = torch.fft.rfft2(g)  # (B, O, sc, nh, fw)
-            gbias += gf[..., 0, 0].sum((0, 2))
-            kbar = _kernel_spectra(plan, wc, s0, s1, conj=True) if need_x else None
-            if c == 1:
-                if need_x:
-                    part = (gf * kbar.permute(3, 0, 1, 2)).sum((1, 2))  # (B, nh, fw)
-                    gxf = part if gxf is None else gxf.add_(part)
-                if need_w:
-                    hc = (gf * xf_conj.view(b, 1, 1, nh, fw)).sum(0)  # (O, sc, nh, fw)
-                    gw += _project(plan, hc.permute(1, 2, 3, 0), s0, s1)
-                continue
-            gf = gf.permute(3, 4, 0, 2, 1).contiguous().view(f, b, sc * o)
-            if need_x:
-                kbar = kbar.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
-                gxf = torch.bmm(gf, kbar) if gxf is None else gxf.baddbmm_(gf, kbar)
-            if need_w:
-                hc = torch.bmm(gf.transpose(1, 2), xf_conj)  # (f, sc·O, C)
-                gw += _project(plan, hc.view(nh, fw, sc, o * c).permute(2, 0, 1, 3), s0, s1)
-        grad_x = grad_w = grad_b = None
-        if need_x:
-            if c == 1:
-                grad_x = torch.fft.irfft2(gxf, s=(nh, nw))[:, None, :h, :w]
-            else:
-                gx = torch.fft.irfft2(gxf.view(nh, fw, b, c), s=(nh, nw), dim=(0, 1))
-                grad_x = gx[:h, :w].permute(2, 3, 0, 1)
-        if need_w:
-            grad_w = gw.view(k, k, o, c).permute(2, 3, 0, 1)
-        if need_b:
-            grad_b = gbias.real.to(x.dtype)
-        return grad_x, grad_w, grad_b, None, None
+            g = buf[:, :, : s1 - s0]
+            _masked_copy(g[..., :oh, :ow], gout[:, :, s0:s1], _chunk_mask(plan, s0, s1))
+            grads.add_scales(plan, torch.fft.rfft2(g), s0, s1)
+        return (*grads.results(plan, x, needs), None, None)
 
 
 def siconv2d_fft(layer, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scalecnn.layers import GlobalMaxPool
+from scalecnn.layers import GlobalMaxPool, ScalePool, SiConv2d, siconv_scale_pool
 
 STAGE_CHANNELS = (16, 32)
 IMAGE_SIZE = 64
@@ -37,6 +37,10 @@ class TwoStageNet(nn.Module):
         num_classes: logits.
         pool1, pool2: optional modules applied before each ReLU (scale pooling).
         features: channels entering the linear layer (32 by default).
+        fuse_pool: compute a ``SiConv2d`` stage followed by a ``ScalePool`` with
+            :func:`~scalecnn.layers.siconv_scale_pool` (same result, no stacked
+            ``(B, C, S, H, W)`` tensor on the FFT path). ``False`` calls the two
+            modules one after the other (their forward hooks then run).
 
     ``feature_maps(x)`` returns the stage-1 and stage-2 maps after pooling and
     ReLU (e.g. ``(B, 16, 58, 58)`` and ``(B, 32, 52, 52)`` for k = 7).
@@ -50,8 +54,10 @@ class TwoStageNet(nn.Module):
         pool1: nn.Module | None = None,
         pool2: nn.Module | None = None,
         features: int = STAGE_CHANNELS[1],
+        fuse_pool: bool = True,
     ) -> None:
         super().__init__()
+        self.fuse_pool = fuse_pool
         self.conv1 = conv1
         if pool1 is not None:
             self.pool1 = pool1
@@ -64,10 +70,14 @@ class TwoStageNet(nn.Module):
         self.lin = nn.Linear(features, num_classes)
 
     def _stage(self, x: torch.Tensor, index: int) -> torch.Tensor:
-        x = getattr(self, f"conv{index}")(x)
+        conv = getattr(self, f"conv{index}")
         pool = getattr(self, f"pool{index}", None)
-        if pool is not None:
-            x = pool(x)
+        if self.fuse_pool and isinstance(conv, SiConv2d) and isinstance(pool, ScalePool):
+            x = siconv_scale_pool(conv, pool, x)
+        else:
+            x = conv(x)
+            if pool is not None:
+                x = pool(x)
         return getattr(self, f"act{index}")(x)
 
     def feature_maps(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

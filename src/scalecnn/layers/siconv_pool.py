@@ -1,0 +1,242 @@
+"""SiConv2d followed by ScalePool, fused on the FFT path.
+
+``siconv_scale_pool(conv, pool, x)`` returns exactly ``pool(conv(x))`` (and sets
+``pool.indices``), but on the frequency-domain path it never materialises the
+``(B, O, S, H', W')`` tensor of all scales:
+
+* **forward**: the scales are produced chunk by chunk (as in
+  :mod:`scalecnn.layers.siconv_fft`) and folded into a running result of shape
+  ``(B, O, H', W')``: ``pixel`` keeps the running maximum and its scale per pixel;
+  ``slice`` and ``energy`` keep, per ``(b, o)``, the best score so far (the slice's
+  maximum, or its sum) and a copy of that slice. A later scale replaces the
+  running choice only when strictly better, so ties go to the smallest scale,
+  as with ``torch.max``/``argmax`` on the stacked tensor.
+* **backward**: the pooled gradient reaches only the chosen scale. ``pixel``:
+  per chunk of scales the gradient masked to the pixels that chose each scale,
+  then the same frequency-domain products as the unfused path. ``slice`` /
+  ``energy``: each ``(b, o)`` chose one scale, so one FFT per ``(b, o)`` instead
+  of one per ``(b, o, scale)``, and the products are taken only for the
+  chosen scale of each pair (``B·O·C`` per frequency instead of ``B·O·C·S``).
+
+Cost at the paper's second layer (batch 16, 16→32, 26 scales): the backward of
+``slice``/``energy`` pooling shrinks ~26× (FFTs and products), the forward
+saves writing and re-reading the 144 MB stacked output; ``pixel`` saves the
+stacked tensor, the max reduction over it and the scatter of its gradient.
+
+When the layer takes its direct path (forced or chosen by
+:meth:`SiConv2d.resolved_method`) this is plain ``pool(conv(x))``. Forward hooks
+registered on ``conv`` or ``pool`` do not run on the fused path.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from scalecnn.layers import siconv_fft
+from scalecnn.layers.pooling import ScalePool
+from scalecnn.layers.siconv import SiConv2d
+from scalecnn.layers.siconv_fft import (
+    _budget,
+    _chunks,
+    _complex_weights,
+    _Grads,
+    _input_spectrum,
+    _output_chunks,
+    _Plan,
+    _plan,
+)
+
+__all__ = ["siconv_scale_pool"]
+
+
+def siconv_scale_pool(conv: SiConv2d, pool: ScalePool, x: torch.Tensor) -> torch.Tensor:
+    """``pool(conv(x))``: ``(B, C, H, W)`` → ``(B, O, H', W')``; fused on the FFT path.
+
+    Sets ``pool.indices`` like :class:`ScalePool` does (``(B, O, H', W')`` for
+    ``pixel``, ``(B, O)`` for ``slice``/``energy``).
+    """
+    conv._check_input(x)
+    if conv.resolved_method(x) != "fft" or conv.stride != 1:
+        return pool(conv(x))
+    dtype = x.dtype
+    work = dtype if dtype in (torch.float32, torch.float64) else torch.float32
+    xw = x.to(work)
+    plan = _plan(conv, xw)
+    with torch.autocast(x.device.type, enabled=False):
+        out, idx = _SiConvPoolFFT.apply(
+            xw, conv.weights.to(work), conv.bias.to(work), plan, _budget(x), pool.mode
+        )
+    pool.indices = idx
+    return out.to(dtype)
+
+
+def _state(y: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """An empty ``(B, O, H', W')`` tensor laid out in memory like one scale of ``y``.
+
+    ``y (B, O, sc, H', W')`` comes out of the inverse FFT as a permuted view; running
+    state with the same memory order keeps the elementwise updates vectorised.
+    """
+    b, o, _, h, w = y.shape
+    order = sorted(range(4), key=lambda d: -y[:, :, 0].stride(d))
+    sizes = [(b, o, h, w)[d] for d in order]
+    flat = torch.empty(sizes, dtype=dtype or y.dtype, device=y.device)
+    return flat.permute([order.index(d) for d in range(4)])
+
+
+def _ring(t: torch.Tensor, r: int) -> list[torch.Tensor]:
+    """Views of the pixels at distance exactly ``r`` from the border of ``t (..., H, W)``."""
+    h, w = t.shape[-2:]
+    top, bottom = t[..., r, r : w - r], t[..., h - 1 - r, r : w - r]
+    left, right = t[..., r + 1 : h - 1 - r, r], t[..., r + 1 : h - 1 - r, w - 1 - r]
+    return [top, bottom, left, right] if h - 1 - r > r else [top]
+
+
+def _fold_pixel(state: dict, v: torch.Tensor, s: int, border: bool) -> None:
+    """Fold scale ``s`` (``v (B, O, H', W')``, unmasked) into the running pixel maximum.
+
+    Without padding scale ``s`` is valid on ``[s, H'−s)`` and zero outside; a pixel at
+    distance ``r`` from the border first meets a zero at scale ``r + 1`` (later zeros tie).
+    """
+    if s == 0:
+        state["out"], state["idx"] = _state(v[:, :, None]), _state(v[:, :, None], torch.int16)
+        state["out"].copy_(v)
+        state["idx"].zero_()
+        return
+    run, idx = state["out"], state["idx"]
+    h, w = v.shape[-2:]
+    r = s if border else 0
+    vi, ri, ii = (t[..., r : h - r, r : w - r] for t in (v, run, idx))
+    better = vi > ri
+    torch.maximum(ri, vi, out=ri)
+    ii.masked_fill_(better, s)
+    if border:
+        for rr, ir in zip(_ring(run, s - 1), _ring(idx, s - 1), strict=True):
+            below = rr < 0
+            rr.clamp_(min=0)
+            ir.masked_fill_(below, s)
+
+
+def _fold_slice(state: dict, v: torch.Tensor, s: int, border: bool, mode: str) -> None:
+    """Fold scale ``s`` into the running per-(b, o) choice of ``slice``/``energy`` pooling."""
+    h, w = v.shape[-2:]
+    r = s if border else 0
+    vi = v[..., r : h - r, r : w - r]
+    if mode == "slice":
+        score = vi.amax(dim=(-2, -1))
+        if r > 0:
+            score.clamp_(min=0)  # the zero border competes for the maximum
+    else:
+        score = vi.sum(dim=(-2, -1))
+    if s == 0:
+        state["out"] = _state(v[:, :, None])
+        state["out"].copy_(v)
+        state["best"], state["idx"] = score, torch.zeros_like(score, dtype=torch.int64)
+        return
+    better = score > state["best"]
+    if not bool(better.any()):
+        return
+    state["best"] = torch.where(better, score, state["best"])
+    state["idx"].masked_fill_(better, s)
+    bs, os_ = better.nonzero(as_tuple=True)
+    state["out"][bs, os_] = v[bs, os_]
+
+
+def _pooled_forward(
+    plan: _Plan, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, budget: int, mode: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Running pooling over the scale chunks; returns ``(out, indices, input spectrum)``."""
+    b, c = x.shape[:2]
+    o = weights.shape[0]
+    s_total = plan.g_h.shape[0]
+    xf = _input_spectrum(x, plan)
+    wc = _complex_weights(weights, xf.dtype)
+    chunks = _chunks(s_total, plan.nh * plan.fw * b * o * xf.element_size(), budget)
+    border = plan.mask is not None
+    state: dict = {}
+    for s0, s1, y in _output_chunks(plan, xf, wc, bias, (b, c, o), chunks):
+        for s in range(s0, s1):
+            if mode == "pixel":
+                _fold_pixel(state, y[:, :, s - s0], s, border)
+            else:
+                _fold_slice(state, y[:, :, s - s0], s, border, mode)
+    out, idx = state["out"], state["idx"]
+    if mode != "pixel" and border:
+        out = out * plan.mask[idx]  # zero the chosen slice's padded border
+    return out.contiguous(), idx.contiguous().long(), xf
+
+
+def _pixel_backward(
+    plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.Tensor, budget: int
+) -> None:
+    """Per chunk of scales: the pooled gradient where that scale won, then the products.
+
+    Chunks run from the largest scale down, so each scale's valid region covers the
+    previous one's and the reused buffer never holds stale values.
+    """
+    b, o = gout.shape[:2]
+    nh, nw, oh, ow = plan.nh, plan.nw, plan.out_h, plan.out_w
+    s_total = plan.g_h.shape[0]
+    itemsize = torch.empty((), dtype=grads.xf.dtype).element_size()
+    chunks = _chunks(s_total, nh * plan.fw * b * o * itemsize, budget)
+    buf = gout.new_zeros(b, o, max(s1 - s0 for s0, s1 in chunks), nh, nw)
+    idx = idx.to(torch.int16)
+    border = plan.mask is not None
+    for s0, s1 in reversed(chunks):
+        for s in range(s0, s1):
+            r = s if border else 0
+            region = (..., slice(r, oh - r), slice(r, ow - r))
+            torch.mul(gout[region], idx[region] == s, out=buf[:, :, s - s0][region])
+        grads.add_scales(plan, torch.fft.rfft2(buf[:, :, : s1 - s0]), s0, s1)
+
+
+def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.Tensor) -> None:
+    """One FFT per ``(b, o)`` and, per chosen scale, products for its pairs only."""
+    b, o = gout.shape[:2]
+    nh, nw, fw, oh, ow = plan.nh, plan.nw, plan.fw, plan.out_h, plan.out_w
+    f, c = nh * fw, grads.c
+    g = gout.new_zeros(b, o, nh, nw)
+    if plan.mask is None:
+        g[..., :oh, :ow] = gout
+    else:
+        torch.mul(gout, plan.mask[idx], out=g[..., :oh, :ow])
+    gf = torch.fft.rfft2(g)  # (B, O, nh, fw)
+    grads.gbias += gf[..., 0, 0].sum(0)
+    gf = gf.view(b, o, f)
+    xf = grads.xf.view(b, f).t()[..., None] if c == 1 else grads.xf  # (f, B, C)
+    xf_conj = None if grads.xf_conj is None else xf.conj()
+    gxf = torch.zeros(f, b, c, dtype=gf.dtype, device=gf.device) if grads.need_x else None
+    for s in torch.unique(idx).tolist():
+        bs, os_ = torch.nonzero(idx == s, as_tuple=True)
+        gsel = gf[bs, os_].transpose(0, 1)[..., None]  # (f, n, 1)
+        if grads.need_x:
+            kbar = siconv_fft._kernel_spectra(plan, grads.wc, s, s + 1, conj=True)
+            kbar = kbar.view(f, o, c)[:, os_]  # (f, n, C)
+            gxf.index_add_(1, bs, gsel * kbar)
+        if grads.need_w:
+            hc = torch.zeros(f, o, c, dtype=gf.dtype, device=gf.device)
+            hc.index_add_(1, os_, gsel * xf_conj[:, bs])  # Σ_b G_bo · conj(X_bc)
+            grads.gw += siconv_fft._project(plan, hc.view(1, nh, fw, o * c), s, s + 1)
+    if gxf is not None:
+        grads.gxf = gxf.transpose(0, 1).reshape(b, 1, nh, fw) if c == 1 else gxf
+
+
+class _SiConvPoolFFT(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, weights, bias, plan, budget, mode):  # noqa: ANN001, ANN205
+        out, idx, xf = _pooled_forward(plan, x, weights, bias, budget, mode)
+        ctx.save_for_backward(x, weights, idx)
+        ctx.plan, ctx.budget, ctx.xf, ctx.mode = plan, budget, xf, mode
+        ctx.mark_non_differentiable(idx)
+        return out, idx
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, gout, _gidx):  # noqa: ANN001, ANN205
+        x, weights, idx = ctx.saved_tensors
+        needs = ctx.needs_input_grad[:3]
+        grads = _Grads(x, weights, ctx.xf, needs)
+        if ctx.mode == "pixel":
+            _pixel_backward(ctx.plan, grads, gout, idx, ctx.budget)
+        else:
+            _slice_backward(ctx.plan, grads, gout, idx)
+        return (*grads.results(ctx.plan, x, needs), None, None, None)

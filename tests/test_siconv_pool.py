@@ -1,0 +1,130 @@
+"""SiConv2d + ScalePool fused on the FFT path against ``pool(conv.forward_direct(x))``."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d, siconv_pool, siconv_scale_pool
+from scalecnn.layers.siconv import expected_num_scales
+from scalecnn.models import build_model
+
+RTOL = 1e-4  # max |fast − direct| ≤ RTOL · max |direct|
+
+
+def _assert_close(fast: torch.Tensor, direct: torch.Tensor, what: str) -> None:
+    assert fast.shape == direct.shape, what
+    err = (fast - direct).abs().max().item()
+    scale = direct.abs().max().item()
+    assert err <= RTOL * scale, f"{what}: max error {err:.3g} vs max |direct| {scale:.3g}"
+
+
+def _compare(conv: SiConv2d, mode: str, x: torch.Tensor, input_grad: bool = True) -> None:
+    """Output, chosen indices and gradients (input, weights, bias) of fused vs direct."""
+    x = x.clone().requires_grad_(input_grad)
+    wrt = ((x,) if input_grad else ()) + (conv.weights, conv.bias)
+    pool = ScalePool(mode)
+    direct = pool(conv.forward_direct(x))
+    direct_idx = pool.indices
+    grad_out = torch.randn_like(direct)
+    grads_direct = torch.autograd.grad(direct, wrt, grad_out)
+    conv.method = "fft"
+    fused = siconv_scale_pool(conv, pool, x)
+    assert pool.indices.dtype == torch.int64
+    assert torch.equal(pool.indices, direct_idx), "chosen scales differ"
+    grads_fused = torch.autograd.grad(fused, wrt, grad_out)
+    _assert_close(fused, direct, "output")
+    names = (("input",) if input_grad else ()) + ("weights", "bias")
+    for name, gf, gd in zip(names, grads_fused, grads_direct, strict=True):
+        _assert_close(gf, gd, f"grad {name}")
+
+
+SMALL_SHAPES = [
+    # (C_in, C_out, H, W, k, batch, interpolation): odd, non-square, one channel, even k
+    (2, 3, 13, 15, 3, 2, "bicubic"),
+    (1, 4, 15, 13, 3, 2, "bilinear"),
+    (3, 2, 12, 15, 4, 2, "area"),
+    (2, 2, 11, 11, 5, 3, "nearest"),
+]
+
+
+@pytest.mark.parametrize("padding", [False, True])
+@pytest.mark.parametrize("mode", POOL_MODES)
+def test_fused_matches_direct_small(mode: str, padding: bool) -> None:
+    torch.manual_seed(0)
+    for cin, cout, h, w, k, batch, interp in SMALL_SHAPES:
+        conv = SiConv2d(
+            cin, cout, expected_num_scales(h, w, k), k, padding=padding, interp_mode=interp
+        )
+        _compare(conv, mode, torch.randn(batch, cin, h, w))
+
+
+@pytest.mark.parametrize("mode", POOL_MODES)
+def test_fused_matches_direct_paper_layers(mode: str) -> None:
+    """The paper's two layers (k = 7, bicubic), batch 2."""
+    torch.manual_seed(1)
+    _compare(
+        SiConv2d(1, 16, 29, 7, interp_mode="bicubic"),
+        mode,
+        torch.rand(2, 1, 64, 64),
+        input_grad=False,
+    )
+    _compare(
+        SiConv2d(16, 32, 26, 7, interp_mode="bicubic"), mode, torch.randn(2, 16, 58, 58).relu()
+    )
+
+
+@pytest.mark.parametrize("mode", POOL_MODES)
+def test_zero_border_wins_ties_like_the_direct_path(mode: str) -> None:
+    """All responses negative: the zero-padded border of scale 1 beats every valid value.
+
+    The direct path takes the first maximum (scale 1 for border pixels and for the
+    slice maximum; for energy the smallest negative sum); the fused one must agree
+    and send no gradient into the constant border.
+    """
+    torch.manual_seed(2)
+    conv = SiConv2d(2, 3, expected_num_scales(13, 13, 3), 3, interp_mode="bilinear")
+    with torch.no_grad():
+        conv.weights.abs_()
+        conv.bias.fill_(-5.0)
+    _compare(conv, mode, torch.rand(2, 2, 13, 13))
+
+
+def test_fused_path_only_on_the_fft_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real = siconv_pool._SiConvPoolFFT.apply
+    monkeypatch.setattr(siconv_pool._SiConvPoolFFT, "apply", lambda *a: calls.append(1) or real(*a))
+    x = torch.randn(2, 2, 13, 13)
+    pool = ScalePool("pixel")
+    siconv_scale_pool(SiConv2d(2, 3, 6, 3, method="direct"), pool, x)
+    assert calls == [] and pool.indices.shape == (2, 3, 11, 11)
+    siconv_scale_pool(SiConv2d(2, 3, 6, 3, method="fft"), pool, x)
+    assert calls == [1] and pool.indices.shape == (2, 3, 11, 11)
+
+
+def test_wrong_input_is_reported_before_fusing() -> None:
+    with pytest.raises(ValueError, match="num_scales"):
+        siconv_scale_pool(
+            SiConv2d(2, 3, 5, 3, method="fft"), ScalePool("pixel"), torch.randn(1, 2, 13, 13)
+        )
+
+
+@pytest.mark.parametrize("name", ["pixel_pool", "slice_pool", "energy_pool"])
+def test_models_fused_and_unfused_agree(name: str) -> None:
+    """The model's fused stages give the logits and gradients of conv → pool, module by module."""
+    torch.manual_seed(3)
+    model = build_model(name, kernel_size=7, interpolation="bicubic", num_channels=1, num_classes=5)
+    x = torch.rand(2, 1, 64, 64)
+    names, params = zip(*model.named_parameters(), strict=True)
+    model.fuse_pool = False
+    ref = model(x)
+    ref_idx = (model.pool1.indices, model.pool2.indices)
+    ref_grads = torch.autograd.grad(ref.square().sum(), params)
+    model.fuse_pool = True
+    out = model(x)
+    assert torch.equal(model.pool1.indices, ref_idx[0])
+    assert torch.equal(model.pool2.indices, ref_idx[1])
+    grads = torch.autograd.grad(out.square().sum(), params)
+    _assert_close(out, ref, "logits")
+    for p, g, gr in zip(names, grads, ref_grads, strict=True):
+        _assert_close(g, gr, f"grad {p}")
