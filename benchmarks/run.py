@@ -271,22 +271,28 @@ def _train_step(model: torch.nn.Module, device: str) -> Callable[[], None]:
     return step
 
 
+def _build(name: str, device: str, method: str = "auto", fuse_pool: bool = True) -> torch.nn.Module:
+    from scalecnn.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model(
+        name, kernel_size=7, interpolation="bicubic", num_channels=1, num_classes=NUM_CLASSES
+    ).to(device)
+    _force_method(model, method)
+    if hasattr(model, "fuse_pool"):
+        model.fuse_pool = fuse_pool
+    return model
+
+
 def bench_models(args: argparse.Namespace) -> list[dict]:
-    from scalecnn.models import build_model, list_models
+    from scalecnn.models import list_models
 
     names = args.models or list_models()
     steps: dict[str, Callable[[], None]] = {}
     rows: dict[str, dict] = {}
     for name in names:
         try:
-            torch.manual_seed(0)
-            model = build_model(
-                name,
-                kernel_size=7,
-                interpolation="bicubic",
-                num_channels=1,
-                num_classes=NUM_CLASSES,
-            ).to(args.device)
+            model = _build(name, args.device)
             step = _train_step(model, args.device)
             step()  # fails early for placeholders / missing extras
         except Exception as err:  # noqa: BLE001  (skip whatever is not buildable now)
@@ -294,17 +300,13 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             continue
         rows[name] = {"model": name, "siconv_layers": _force_method(model, "auto")}
         steps[name] = step
+        if getattr(model, "fuse_pool", False) and rows[name]["siconv_layers"]:
+            # the FFT path without the fused scale pooling (conv, then pool)
+            steps[name + "@unfused"] = _train_step(
+                _build(name, args.device, fuse_pool=False), args.device
+            )
         if rows[name]["siconv_layers"] and not args.quick:
-            torch.manual_seed(0)
-            direct = build_model(
-                name,
-                kernel_size=7,
-                interpolation="bicubic",
-                num_channels=1,
-                num_classes=NUM_CLASSES,
-            ).to(args.device)
-            _force_method(direct, "direct")
-            steps[name + "@direct"] = _train_step(direct, args.device)
+            steps[name + "@direct"] = _train_step(_build(name, args.device, "direct"), args.device)
 
     print(f"\n== training step (forward + backward + Adam), batch {BATCH}, 64x64 ==")
     timed: dict[str, dict[str, float]] = {}
@@ -330,7 +332,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
 
     print(
         f"{'model':<18} {'step s':>8} {'x standard':>10} {'cpu x std':>9} "
-        f"{'direct s':>9} {'direct x std':>12}"
+        f"{'unfused s':>9} {'unfused x std':>13} {'direct s':>9} {'direct x std':>12}"
     )
     out = []
     for name in names:
@@ -351,14 +353,20 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             f"{name:<18} {t['wall_s']:8.3f} {row['ratio_to_standard']:9.1f}x "
             f"{row['cpu_ratio_to_standard']:8.1f}x"
         )
-        if name + "@direct" in timed:
-            d = timed[name + "@direct"]
+        for variant in ("unfused", "direct"):
+            d = timed.get(f"{name}@{variant}")
+            if d is None:
+                line += f" {'-':>9} {'-':>{13 if variant == 'unfused' else 12}}"
+                continue
             row.update(
-                direct_step_wall_s=d["wall_s"],
-                direct_step_cpu_s=d["cpu_s"],
-                direct_ratio_to_standard=d["wall_s"] / d["standard_wall_s"],
+                {
+                    f"{variant}_step_wall_s": d["wall_s"],
+                    f"{variant}_step_cpu_s": d["cpu_s"],
+                    f"{variant}_ratio_to_standard": d["wall_s"] / d["standard_wall_s"],
+                }
             )
-            line += f" {d['wall_s']:9.3f} {row['direct_ratio_to_standard']:11.1f}x"
+            width = 12 if variant == "unfused" else 11
+            line += f" {d['wall_s']:9.3f} {row[f'{variant}_ratio_to_standard']:{width}.1f}x"
         print(line, flush=True)
         out.append(row)
     return out

@@ -128,3 +128,18 @@ def test_models_fused_and_unfused_agree(name: str) -> None:
     _assert_close(out, ref, "logits")
     for p, g, gr in zip(names, grads, ref_grads, strict=True):
         _assert_close(g, gr, f"grad {p}")
+
+
+@pytest.mark.parametrize("padding", [False, True])
+@pytest.mark.parametrize("interp", ["bicubic", "area", "nearest"])
+def test_energy_scores_are_the_sums_of_the_output_maps(interp: str, padding: bool) -> None:
+    """The window-sum shortcut equals summing each scale's output over (H', W'), float64."""
+    torch.manual_seed(4)
+    for cin, cout, h, w, k in [(2, 3, 13, 15, 3), (1, 2, 16, 12, 4), (3, 2, 21, 21, 7)]:
+        conv = SiConv2d(cin, cout, expected_num_scales(h, w, k), k, padding=padding,
+                        interp_mode=interp).double()
+        x = torch.randn(2, cin, h, w, dtype=torch.float64)
+        cfg = (k, conv.num_scales, interp, padding)
+        scores = siconv_pool._energy_scores(cfg, x, conv.weights.detach(), conv.bias.detach())
+        expected = conv.forward_direct(x).detach().sum(dim=(3, 4))
+        torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)

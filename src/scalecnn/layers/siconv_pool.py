@@ -4,13 +4,18 @@
 ``pool.indices``), but on the frequency-domain path it never materialises the
 ``(B, O, S, H', W')`` tensor of all scales:
 
-* **forward**: the scales are produced chunk by chunk (as in
-  :mod:`scalecnn.layers.siconv_fft`) and folded into a running result of shape
-  ``(B, O, H', W')``: ``pixel`` keeps the running maximum and its scale per pixel;
-  ``slice`` and ``energy`` keep, per ``(b, o)``, the best score so far (the slice's
-  maximum, or its sum) and a copy of that slice. A later scale replaces the
-  running choice only when strictly better, so ties go to the smallest scale,
-  as with ``torch.max``/``argmax`` on the stacked tensor.
+* **forward**: ``pixel`` and ``slice`` produce the scales chunk by chunk (as in
+  :mod:`scalecnn.layers.siconv_fft`) and fold them into a running result of
+  shape ``(B, O, H', W')``: ``pixel`` keeps the running maximum and its scale
+  per pixel; ``slice`` keeps, per ``(b, o)``, the best slice maximum so far and a
+  copy of that slice. A later scale replaces the running choice only when
+  strictly better, so ties go to the smallest scale, as with
+  ``torch.max``/``argmax`` on the stacked tensor. ``energy`` needs no output map
+  to choose: the sum of a scale's outputs is linear in the input, so all
+  ``B·O·S`` sums come from window sums of the input mapped onto the base kernel
+  (``Σ W ⊙ E_h x E_wᵀ``, one small matmul, see :func:`_window_sum_matrices`);
+  then only the chosen scale of each ``(b, o)`` is computed (one inverse FFT per
+  pair instead of one per pair and scale).
 * **backward**: the pooled gradient reaches only the chosen scale. ``pixel``:
   per chunk of scales the gradient masked to the pixels that chose each scale,
   then the same frequency-domain products as the unfused path. ``slice`` /
@@ -18,10 +23,12 @@
   of one per ``(b, o, scale)``, and the products are taken only for the
   chosen scale of each pair (``B·O·C`` per frequency instead of ``B·O·C·S``).
 
-Cost at the paper's second layer (batch 16, 16→32, 26 scales): the backward of
-``slice``/``energy`` pooling shrinks ~26× (FFTs and products), the forward
-saves writing and re-reading the 144 MB stacked output; ``pixel`` saves the
-stacked tensor, the max reduction over it and the scatter of its gradient.
+At the paper's second layer (batch 16, 16→32, 26 scales) the backward of
+``slice``/``energy`` pooling does ~26× fewer FFTs and products, ``energy``'s
+forward likewise, and every mode avoids writing and re-reading the 144 MB
+stacked output. ``pixel`` keeps most of the unfused cost: its forward needs
+every output map for the per-pixel maximum and its backward one FFT per
+``(b, o, scale)`` (each scale receives the gradient of the pixels it won).
 
 When the layer takes its direct path (forced or chosen by
 :meth:`SiConv2d.resolved_method`) this is plain ``pool(conv(x))``. Forward hooks
@@ -30,9 +37,12 @@ registered on ``conv`` or ``pool`` do not run on the fused path.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from scalecnn.layers import siconv_fft
+from scalecnn.layers.interpolation import interpolation_matrix_1d
 from scalecnn.layers.pooling import ScalePool
 from scalecnn.layers.siconv import SiConv2d
 from scalecnn.layers.siconv_fft import (
@@ -47,6 +57,8 @@ from scalecnn.layers.siconv_fft import (
 )
 
 __all__ = ["siconv_scale_pool"]
+
+_PAIRS_PER_PRODUCT = 64
 
 
 def siconv_scale_pool(conv: SiConv2d, pool: ScalePool, x: torch.Tensor) -> torch.Tensor:
@@ -64,7 +76,13 @@ def siconv_scale_pool(conv: SiConv2d, pool: ScalePool, x: torch.Tensor) -> torch
     plan = _plan(conv, xw)
     with torch.autocast(x.device.type, enabled=False):
         out, idx = _SiConvPoolFFT.apply(
-            xw, conv.weights.to(work), conv.bias.to(work), plan, _budget(x), pool.mode
+            xw,
+            conv.weights.to(work),
+            conv.bias.to(work),
+            plan,
+            _budget(x),
+            pool.mode,
+            (conv.kernel_size, conv.num_scales, conv.interp_mode, conv.padding),
         )
     pool.indices = idx
     return out.to(dtype)
@@ -141,6 +159,98 @@ def _fold_slice(state: dict, v: torch.Tensor, s: int, border: bool, mode: str) -
     state["out"][bs, os_] = v[bs, os_]
 
 
+@functools.lru_cache(maxsize=32)
+def _window_sum_matrices(k: int, num_scales: int, mode: str, padding: bool, n: int) -> tuple:
+    """Per scale, ``E (k, n)`` with ``Σ_valid outputs = Σ W ⊙ (E_h · x · E_wᵀ)`` (float64).
+
+    Scale ``s`` (kernel ``t = k + 2s`` = ``A w Aᵀ · k²/t²``) reads input position
+    ``a = q + i − off`` for output ``q < L = n + 2·off − t + 1`` and kernel tap ``i < t``
+    (``off = 0`` without padding, ``t // 2`` with), so the sum of its
+    outputs along one axis is ``Σ_i k_i Σ_a x_a [0 ≤ a − i + off < L]``: the window
+    indicator ``R (t, n)``, mapped to the base kernel by ``(k/t)·Aᵀ``. Also returns
+    the number of outputs per scale along the axis (the bias counts once per output).
+    """
+    mats, counts = [], []
+    a_pos = torch.arange(n, dtype=torch.float64)[None, :]
+    for s in range(num_scales):
+        t = k + 2 * s
+        off = t // 2 if padding else 0
+        length = n + 2 * off - t + 1
+        i_pos = torch.arange(t, dtype=torch.float64)[:, None]
+        shifted = a_pos - i_pos + off
+        window = ((shifted >= 0) & (shifted < length)).to(torch.float64)  # (t, n)
+        mats.append(interpolation_matrix_1d(k, t, mode).T @ window * (k / t))
+        counts.append(length)
+    return torch.stack(mats), torch.tensor(counts, dtype=torch.float64)
+
+
+def _energy_scores(
+    conv_cfg: tuple, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """Sum over each scale's valid outputs, ``(B, O, S)``, without computing the outputs.
+
+    ``conv_cfg = (k, S, mode, padding)``. Cost ``B·C·S·k·H·W`` (one matmul) instead of
+    all ``B·O·S`` output maps.
+    """
+    k, num_scales, mode, padding = conv_cfg
+    b, c, h, w = x.shape
+    e_h, n_h = _window_sum_matrices(k, num_scales, mode, padding, h)
+    e_w, n_w = _window_sum_matrices(k, num_scales, mode, padding, w)
+    e_h, e_w = e_h.to(x), e_w.to(x)
+    rows = e_h.reshape(num_scales * k, h) @ x.permute(2, 0, 1, 3).reshape(h, b * c * w)
+    rows = rows.view(num_scales, k * b * c, w)
+    z = torch.bmm(rows, e_w.transpose(1, 2))  # (S, k_p·B·C, k_q)
+    z = z.view(num_scales, k, b, c, k).permute(0, 2, 3, 1, 4).reshape(num_scales, b, c * k * k)
+    scores = z @ weights.reshape(weights.shape[0], c * k * k).T  # (S, B, O)
+    scores = scores + bias * (n_h * n_w).to(x)[:, None, None]
+    return scores.permute(1, 2, 0)
+
+
+def _pairs_by_scale(idx: torch.Tensor):  # noqa: ANN202
+    """Yield ``(s, groups)`` for every chosen scale ``s`` of ``idx (B, O)``.
+
+    ``groups``: ``(b, o)`` index tensors of the pairs that chose ``s``, at most
+    ``_PAIRS_PER_PRODUCT`` pairs each, so that per-pair ``(n, freqs, C)`` temporaries
+    stay small.
+    """
+    for s in torch.unique(idx).tolist():
+        bs, os_ = torch.nonzero(idx == s, as_tuple=True)
+        step = _PAIRS_PER_PRODUCT
+        yield s, [(bs[i : i + step], os_[i : i + step]) for i in range(0, len(bs), step)]
+
+
+def _chosen_outputs(
+    plan: _Plan, xf: torch.Tensor, wc: torch.Tensor, bias: torch.Tensor, idx: torch.Tensor
+) -> torch.Tensor:
+    """The output map of scale ``idx[b, o]`` for every ``(b, o)``: ``(B, O, H', W')``.
+
+    One inverse FFT per ``(b, o)``; kernel spectra only for the scales that were chosen.
+    """
+    b, o = idx.shape
+    nh, nw, fw = plan.nh, plan.nw, plan.fw
+    f = nh * fw
+    c = wc.shape[-1] // o
+    xfb = xf.view(b, f, 1) if c == 1 else xf.permute(1, 0, 2)  # (B, f, C)
+    yf = torch.empty(b, o, f, dtype=xf.dtype, device=xf.device)
+    for s, groups in _pairs_by_scale(idx):
+        kc = siconv_fft._kernel_spectra(plan, wc, s, s + 1, conj=False).view(f, o, c)
+        for bs, os_ in groups:
+            yf[bs, os_] = (xfb[bs] * kc[:, os_].transpose(0, 1)).sum(-1)  # (n, f)
+    yf[..., 0] += bias[None, :] * (nh * nw)
+    y = torch.fft.irfft2(yf.view(b, o, nh, fw), s=(nh, nw))[..., : plan.out_h, : plan.out_w]
+    return y if plan.mask is None else y * plan.mask[idx]
+
+
+def _energy_forward(
+    plan: _Plan, conv_cfg: tuple, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Energy pooling: scores from window sums, then only the chosen scale per ``(b, o)``."""
+    idx = _energy_scores(conv_cfg, x, weights, bias).argmax(dim=2)  # first maximum
+    xf = _input_spectrum(x, plan)
+    out = _chosen_outputs(plan, xf, _complex_weights(weights, xf.dtype), bias, idx)
+    return out.contiguous(), idx, xf
+
+
 def _pooled_forward(
     plan: _Plan, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor, budget: int, mode: str
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -205,16 +315,18 @@ def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.T
     xf = grads.xf.view(b, f).t()[..., None] if c == 1 else grads.xf  # (f, B, C)
     xf_conj = None if grads.xf_conj is None else xf.conj()
     gxf = torch.zeros(f, b, c, dtype=gf.dtype, device=gf.device) if grads.need_x else None
-    for s in torch.unique(idx).tolist():
-        bs, os_ = torch.nonzero(idx == s, as_tuple=True)
-        gsel = gf[bs, os_].transpose(0, 1)[..., None]  # (f, n, 1)
+    for s, groups in _pairs_by_scale(idx):
+        kbar = None
         if grads.need_x:
-            kbar = siconv_fft._kernel_spectra(plan, grads.wc, s, s + 1, conj=True)
-            kbar = kbar.view(f, o, c)[:, os_]  # (f, n, C)
-            gxf.index_add_(1, bs, gsel * kbar)
-        if grads.need_w:
-            hc = torch.zeros(f, o, c, dtype=gf.dtype, device=gf.device)
-            hc.index_add_(1, os_, gsel * xf_conj[:, bs])  # Σ_b G_bo · conj(X_bc)
+            kbar = siconv_fft._kernel_spectra(plan, grads.wc, s, s + 1, conj=True).view(f, o, c)
+        hc = torch.zeros(f, o, c, dtype=gf.dtype, device=gf.device) if grads.need_w else None
+        for bs, os_ in groups:
+            gsel = gf[bs, os_].transpose(0, 1)[..., None]  # (f, n, 1)
+            if kbar is not None:
+                gxf.index_add_(1, bs, gsel * kbar[:, os_])  # Σ_o G_bo · conj(K_oc)
+            if hc is not None:
+                hc.index_add_(1, os_, gsel * xf_conj[:, bs])  # Σ_b G_bo · conj(X_bc)
+        if hc is not None:
             grads.gw += siconv_fft._project(plan, hc.view(1, nh, fw, o * c), s, s + 1)
     if gxf is not None:
         grads.gxf = gxf.transpose(0, 1).reshape(b, 1, nh, fw) if c == 1 else gxf
@@ -222,8 +334,11 @@ def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.T
 
 class _SiConvPoolFFT(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, weights, bias, plan, budget, mode):  # noqa: ANN001, ANN205
-        out, idx, xf = _pooled_forward(plan, x, weights, bias, budget, mode)
+    def forward(ctx, x, weights, bias, plan, budget, mode, conv_cfg):  # noqa: ANN001, ANN205
+        if mode == "energy":
+            out, idx, xf = _energy_forward(plan, conv_cfg, x, weights, bias)
+        else:
+            out, idx, xf = _pooled_forward(plan, x, weights, bias, budget, mode)
         ctx.save_for_backward(x, weights, idx)
         ctx.plan, ctx.budget, ctx.xf, ctx.mode = plan, budget, xf, mode
         ctx.mark_non_differentiable(idx)
@@ -239,4 +354,4 @@ class _SiConvPoolFFT(torch.autograd.Function):
             _pixel_backward(ctx.plan, grads, gout, idx, ctx.budget)
         else:
             _slice_backward(ctx.plan, grads, gout, idx)
-        return (*grads.results(ctx.plan, x, needs), None, None, None)
+        return (*grads.results(ctx.plan, x, needs), None, None, None, None)
