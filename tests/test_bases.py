@@ -186,18 +186,52 @@ def test_saved_basis_trains_the_disco_model(quick_run, tmp_path):
 def test_cli_help():
     out = subprocess.run(
         [sys.executable, "-m", "scalecnn.cli", "disco-basis", "--help"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 0
     assert "--scales" in out.stdout and "--report" in out.stdout and "--threads" in out.stdout
 
 
 def test_cli_is_deterministic_and_reports(tmp_path, capsys):
-    args = ["disco-basis", "--scales", "1", "1.26", "1.59", "2", "--epochs", "2",
-            "--steps-per-epoch", "3", "--batch-size", "2", "--image-size", "48",
-            "--init-std", "0.01", "--lr", "0.01", "--seed", "4", "--threads", "1"]
-    assert main([*args, "--out", str(tmp_path / "a.pt"), "--report",
-                 str(tmp_path / "report.json"), "--validation-images", "1"]) == 0
+    args = [
+        "disco-basis",
+        "--scales",
+        "1",
+        "1.26",
+        "1.59",
+        "2",
+        "--epochs",
+        "2",
+        "--steps-per-epoch",
+        "3",
+        "--batch-size",
+        "2",
+        "--image-size",
+        "48",
+        "--init-std",
+        "0.01",
+        "--lr",
+        "0.01",
+        "--seed",
+        "4",
+        "--threads",
+        "1",
+    ]
+    assert (
+        main(
+            [
+                *args,
+                "--out",
+                str(tmp_path / "a.pt"),
+                "--report",
+                str(tmp_path / "report.json"),
+                "--validation-images",
+                "1",
+            ]
+        )
+        == 0
+    )
     log = capsys.readouterr().err
     assert log.count(" loss ") == 2 and "epoch 2/2 loss" in log
     assert main([*args, "--out", str(tmp_path / "b.pt")]) == 0

@@ -75,8 +75,9 @@ def test_equivariance_error_is_zero_for_constant_maps(tiny_stir):
 
 def test_equivariance_error_of_a_real_model_is_finite_and_positive(tiny_stir):
     torch.manual_seed(0)
-    errors = equivariance_errors(build_model("standard", num_classes=3),
-                                 STIRDataset(tiny_stir), torch.device("cpu"))
+    errors = equivariance_errors(
+        build_model("standard", num_classes=3), STIRDataset(tiny_stir), torch.device("cpu")
+    )
     assert np.all(np.isfinite(errors["stage1"])) and np.all(errors["stage1"] > 0)
 
 
@@ -108,10 +109,25 @@ def test_scale_indices_shapes_and_order(tmp_path):
 
 
 def _metrics(tmp_path, name, lr, seed, val, test=50.0, status="ok"):
-    m = {"params": {"data_name": "emoji", "model": "standard", "evaluation": 2, "lr": lr,
-                    "seed": seed, "kernel_size": 7, "interpolation": "bicubic"},
-         "status": status, "best_val_acc": val, "test_acc": test, "test_loss": 1.0,
-         "epochs": 3, "best_epoch": 2, "train_time_last_epoch": 0.5, "train_time_mean": 0.4}
+    m = {
+        "params": {
+            "data_name": "emoji",
+            "model": "standard",
+            "evaluation": 2,
+            "lr": lr,
+            "seed": seed,
+            "kernel_size": 7,
+            "interpolation": "bicubic",
+        },
+        "status": status,
+        "best_val_acc": val,
+        "test_acc": test,
+        "test_loss": 1.0,
+        "epochs": 3,
+        "best_epoch": 2,
+        "train_time_last_epoch": 0.5,
+        "train_time_mean": 0.4,
+    }
     path = tmp_path / f"{name}.json"
     path.write_text(json.dumps(m))
     return path
@@ -127,9 +143,11 @@ def test_runs_table_has_paper_and_mlflow_columns(tmp_path):
 
 
 def test_selection_record_and_table(tmp_path):
-    files = [_metrics(tmp_path, f"r{lr}{s}", lr, s, val)
-             for lr, vals in ((0.01, (80, 90, 10)), (0.001, (70, 85, 95)))
-             for s, val in enumerate(vals, 1)]
+    files = [
+        _metrics(tmp_path, f"r{lr}{s}", lr, s, val)
+        for lr, vals in ((0.01, (80, 90, 10)), (0.001, (70, 85, 95)))
+        for s, val in enumerate(vals, 1)
+    ]
     record = select_from_runs(files)
     assert record["medians"] == {"0.01": 80.0, "0.001": 85.0}
     assert record["chosen_lr"] == 0.001

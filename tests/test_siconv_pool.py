@@ -136,8 +136,9 @@ def test_energy_scores_are_the_sums_of_the_output_maps(interp: str, padding: boo
     """The window-sum shortcut equals summing each scale's output over (H', W'), float64."""
     torch.manual_seed(4)
     for cin, cout, h, w, k in [(2, 3, 13, 15, 3), (1, 2, 16, 12, 4), (3, 2, 21, 21, 7)]:
-        conv = SiConv2d(cin, cout, expected_num_scales(h, w, k), k, padding=padding,
-                        interp_mode=interp).double()
+        conv = SiConv2d(
+            cin, cout, expected_num_scales(h, w, k), k, padding=padding, interp_mode=interp
+        ).double()
         x = torch.randn(2, cin, h, w, dtype=torch.float64)
         cfg = (k, conv.num_scales, interp, padding)
         scores = siconv_pool._energy_scores(cfg, x, conv.weights.detach(), conv.bias.detach())

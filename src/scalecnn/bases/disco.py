@@ -222,9 +222,7 @@ def _crop(x: torch.Tensor, crop: int) -> torch.Tensor:
     return x[..., crop:-crop, crop:-crop]
 
 
-def _per_scale(
-    basis: torch.Tensor | Sequence[torch.Tensor], num_scales: int
-) -> list[torch.Tensor]:
+def _per_scale(basis: torch.Tensor | Sequence[torch.Tensor], num_scales: int) -> list[torch.Tensor]:
     """The ``S`` per-scale ``(F, K, K)`` kernels of a basis or of a list of them."""
     expected = f"a basis of shape (F, {num_scales}, K, K) for {num_scales} scales"
     if isinstance(basis, torch.Tensor):
@@ -286,9 +284,7 @@ def equivariance_loss(
     return total
 
 
-def noise_images(
-    num_images: int, image_size: int, generator: torch.Generator
-) -> torch.Tensor:
+def noise_images(num_images: int, image_size: int, generator: torch.Generator) -> torch.Tensor:
     """8-bit uniform noise images scaled to ``[0, 1]``: ``(N, 1, size, size)`` float32."""
     pixels = torch.randint(
         0, 256, (num_images, 1, image_size, image_size), generator=generator, dtype=torch.uint8
@@ -392,8 +388,12 @@ def optimise_disco_basis(
     """
     _check_sizes(kernel_size, effective_size)
     scales = _check_scales(scales, kernel_size, effective_size)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size),
-                        ("steps_per_epoch", steps_per_epoch), ("image_size", image_size)):
+    for name, value in (
+        ("epochs", epochs),
+        ("batch_size", batch_size),
+        ("steps_per_epoch", steps_per_epoch),
+        ("image_size", image_size),
+    ):
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
     raw = initial_disco_basis(kernel_size, effective_size, scales, seed, init_std)
@@ -479,8 +479,18 @@ def disco_basis(
         ``build_model("disco", basis=...)`` takes.
     """
     raw = optimise_disco_basis(
-        kernel_size, effective_size, scales, epochs, batch_size, image_size,
-        steps_per_epoch, lr, seed, progress, lr_milestones, init_std,
+        kernel_size,
+        effective_size,
+        scales,
+        epochs,
+        batch_size,
+        image_size,
+        steps_per_epoch,
+        lr,
+        seed,
+        progress,
+        lr_milestones,
+        init_std,
     )
     return mix_basis(raw)
 
@@ -624,26 +634,44 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--kernel-size", type=int, default=KERNEL_SIZE)
     p.add_argument("--effective-size", type=int, default=EFFECTIVE_SIZE)
-    p.add_argument("--scales", type=float, nargs="+", default=list(DISCO_SCALES),
-                   help="ascending scales, at least one integer (default: 1 1.26 1.59 2)")
+    p.add_argument(
+        "--scales",
+        type=float,
+        nargs="+",
+        default=list(DISCO_SCALES),
+        help="ascending scales, at least one integer (default: 1 1.26 1.59 2)",
+    )
     p.add_argument("--out", type=Path, required=True, help="final basis file (.pt or .npy)")
-    p.add_argument("--raw-out", type=Path, default=None,
-                   help="also write the raw (unmixed) basis here")
+    p.add_argument(
+        "--raw-out", type=Path, default=None, help="also write the raw (unmixed) basis here"
+    )
     p.add_argument("--epochs", type=int, default=PAPER_EPOCHS)
     p.add_argument("--steps-per-epoch", type=int, default=PAPER_STEPS_PER_EPOCH)
     p.add_argument("--batch-size", type=int, default=PAPER_BATCH_SIZE)
     p.add_argument("--image-size", type=int, default=PAPER_IMAGE_SIZE)
     p.add_argument("--lr", type=float, default=PAPER_LR)
-    p.add_argument("--init-std", type=float, default=1.0,
-                   help="std of the free kernels' normal initialisation (paper: 1; the cheap "
-                   "setting uses 0.01 so that a few steps suffice)")
+    p.add_argument(
+        "--init-std",
+        type=float,
+        default=1.0,
+        help="std of the free kernels' normal initialisation (paper: 1; the cheap "
+        "setting uses 0.01 so that a few steps suffice)",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    p.add_argument("--report", type=Path, default=None,
-                   help="write a JSON report: equivariance errors of DISCO, hermite_b and a "
-                   "random basis, and the cost in seconds")
-    p.add_argument("--validation-images", type=int, default=16,
-                   help="held-out noise images for the report's errors")
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        help="write a JSON report: equivariance errors of DISCO, hermite_b and a "
+        "random basis, and the cost in seconds",
+    )
+    p.add_argument(
+        "--validation-images",
+        type=int,
+        default=16,
+        help="held-out noise images for the report's errors",
+    )
     p.set_defaults(func=_run_cli)
 
 
@@ -655,20 +683,37 @@ def _run_cli(args: argparse.Namespace) -> int:
 
     def log_epoch(epoch: int, epochs: int, loss: float) -> None:
         history.append(loss)
-        logger.info("epoch %d/%d loss %.6e (%.1f s)", epoch, epochs, loss,
-                    time.perf_counter() - started)
+        logger.info(
+            "epoch %d/%d loss %.6e (%.1f s)", epoch, epochs, loss, time.perf_counter() - started
+        )
 
     logger.info(
         "optimising the DISCO basis: K=%d E=%d scales=%s, %d epochs x %d steps, batch %d, "
         "images %dx%d, lr %g, init std %g, seed %d, %d threads",
-        args.kernel_size, args.effective_size, args.scales, args.epochs, args.steps_per_epoch,
-        args.batch_size, args.image_size, args.image_size, args.lr, args.init_std, args.seed,
+        args.kernel_size,
+        args.effective_size,
+        args.scales,
+        args.epochs,
+        args.steps_per_epoch,
+        args.batch_size,
+        args.image_size,
+        args.image_size,
+        args.lr,
+        args.init_std,
+        args.seed,
         torch.get_num_threads(),
     )
     raw = optimise_disco_basis(
-        kernel_size=args.kernel_size, effective_size=args.effective_size, scales=args.scales,
-        epochs=args.epochs, batch_size=args.batch_size, image_size=args.image_size,
-        steps_per_epoch=args.steps_per_epoch, lr=args.lr, seed=args.seed, progress=log_epoch,
+        kernel_size=args.kernel_size,
+        effective_size=args.effective_size,
+        scales=args.scales,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        image_size=args.image_size,
+        steps_per_epoch=args.steps_per_epoch,
+        lr=args.lr,
+        seed=args.seed,
+        progress=log_epoch,
         init_std=args.init_std,
     )
     final = mix_basis(raw)
@@ -679,17 +724,28 @@ def _run_cli(args: argparse.Namespace) -> int:
     logger.info("wrote %s %s (%.1f s)", args.out, tuple(final.shape), seconds)
     if args.report is not None:
         errors = compare_bases(
-            final, args.scales, args.kernel_size, args.effective_size, args.seed, raw=raw,
-            num_images=args.validation_images, init_std=args.init_std,
+            final,
+            args.scales,
+            args.kernel_size,
+            args.effective_size,
+            args.seed,
+            raw=raw,
+            num_images=args.validation_images,
+            init_std=args.init_std,
         )
         report = {
             "basis": str(args.out),
             "shape": list(final.shape),
             "settings": {
-                "kernel_size": args.kernel_size, "effective_size": args.effective_size,
-                "scales": args.scales, "epochs": args.epochs,
-                "steps_per_epoch": args.steps_per_epoch, "batch_size": args.batch_size,
-                "image_size": args.image_size, "lr": args.lr, "init_std": args.init_std,
+                "kernel_size": args.kernel_size,
+                "effective_size": args.effective_size,
+                "scales": args.scales,
+                "epochs": args.epochs,
+                "steps_per_epoch": args.steps_per_epoch,
+                "batch_size": args.batch_size,
+                "image_size": args.image_size,
+                "lr": args.lr,
+                "init_std": args.init_std,
                 "seed": args.seed,
                 "threads": torch.get_num_threads(),
             },
@@ -699,11 +755,11 @@ def _run_cli(args: argparse.Namespace) -> int:
             "validation": {
                 "measure": "relative: sum over scale pairs of ||lhs - rhs|| / sum of "
                 "rms(||lhs||, ||rhs||)",
-                "num_images": args.validation_images, "image_size": PAPER_IMAGE_SIZE,
+                "num_images": args.validation_images,
+                "image_size": PAPER_IMAGE_SIZE,
                 "seed": VALIDATION_SEED,
             },
         }
         write_json(args.report, report)
-        logger.info("equivariance errors: %s", ", ".join(f"{k} {v:.4f}" for k, v in
-                                                          errors.items()))
+        logger.info("equivariance errors: %s", ", ".join(f"{k} {v:.4f}" for k, v in errors.items()))
     return 0
