@@ -109,11 +109,13 @@ def _ring(t: torch.Tensor, r: int) -> list[torch.Tensor]:
     return [top, bottom, left, right] if h - 1 - r > r else [top]
 
 
-def _fold_pixel(state: dict, v: torch.Tensor, s: int, border: bool) -> None:
-    """Fold scale ``s`` (``v (B, O, H', W')``, unmasked) into the running pixel maximum.
+def _fold_pixel(state: dict, v: torch.Tensor, s: int, region: tuple) -> None:
+    """Fold scale ``s`` into the running pixel maximum.
 
-    Without padding scale ``s`` is valid on ``[s, H'−s)`` and zero outside; a pixel at
-    distance ``r`` from the border first meets a zero at scale ``r + 1`` (later zeros tie).
+    ``v (B, O, h, w)``: scale ``s``'s outputs on ``region`` (its valid rows/columns
+    without padding, all with padding), zero elsewhere. Without padding a pixel at
+    distance ``r`` from the border first meets a zero at scale ``r + 1`` (later zeros
+    tie), so only that ring is compared with zero.
     """
     if s == 0:
         state["out"], state["idx"] = _state(v[:, :, None]), _state(v[:, :, None], torch.int16)
@@ -121,30 +123,29 @@ def _fold_pixel(state: dict, v: torch.Tensor, s: int, border: bool) -> None:
         state["idx"].zero_()
         return
     run, idx = state["out"], state["idx"]
-    h, w = v.shape[-2:]
-    r = s if border else 0
-    vi, ri, ii = (t[..., r : h - r, r : w - r] for t in (v, run, idx))
-    better = vi > ri
-    torch.maximum(ri, vi, out=ri)
+    ri, ii = run[region], idx[region]
+    better = v > ri
+    torch.maximum(ri, v, out=ri)
     ii.masked_fill_(better, s)
-    if border:
+    if region[-1].start > 0:
         for rr, ir in zip(_ring(run, s - 1), _ring(idx, s - 1), strict=True):
             below = rr < 0
             rr.clamp_(min=0)
             ir.masked_fill_(below, s)
 
 
-def _fold_slice(state: dict, v: torch.Tensor, s: int, border: bool, mode: str) -> None:
-    """Fold scale ``s`` into the running per-(b, o) choice of ``slice``/``energy`` pooling."""
-    h, w = v.shape[-2:]
-    r = s if border else 0
-    vi = v[..., r : h - r, r : w - r]
+def _fold_slice(state: dict, v: torch.Tensor, s: int, region: tuple, mode: str) -> None:
+    """Fold scale ``s`` (outputs ``v`` on ``region``, zero elsewhere) into the running
+    per-(b, o) choice of ``slice``/``energy`` pooling.
+
+    Only ``region`` of the kept slice is written; the final ``mask[idx]`` zeroes the rest.
+    """
     if mode == "slice":
-        score = vi.amax(dim=(-2, -1))
-        if r > 0:
+        score = v.amax(dim=(-2, -1))
+        if region[-1].start > 0:
             score.clamp_(min=0)  # the zero border competes for the maximum
     else:
-        score = vi.sum(dim=(-2, -1))
+        score = v.sum(dim=(-2, -1))
     if s == 0:
         state["out"] = _state(v[:, :, None])
         state["out"].copy_(v)
@@ -156,7 +157,7 @@ def _fold_slice(state: dict, v: torch.Tensor, s: int, border: bool, mode: str) -
     state["best"] = torch.where(better, score, state["best"])
     state["idx"].masked_fill_(better, s)
     bs, os_ = better.nonzero(as_tuple=True)
-    state["out"][bs, os_] = v[bs, os_]
+    state["out"][region][bs, os_] = v[bs, os_]
 
 
 @functools.lru_cache(maxsize=32)
@@ -262,13 +263,18 @@ def _pooled_forward(
     wc = _complex_weights(weights, xf.dtype)
     chunks = _chunks(s_total, plan.nh * plan.fw * b * o * xf.element_size(), budget)
     border = plan.mask is not None
+    oh, ow = plan.out_h, plan.out_w
     state: dict = {}
-    for s0, s1, y in _output_chunks(plan, xf, wc, bias, (b, c, o), chunks):
+    for s0, s1, r, y in _output_chunks(plan, xf, wc, bias, (b, c, o), chunks):
         for s in range(s0, s1):
+            d = s - r if border else 0  # scale s is valid on [s, out − s) without padding
+            v = y[:, :, s - s0, d : y.shape[-2] - d, d : y.shape[-1] - d]
+            e = s if border else 0
+            region = (..., slice(e, oh - e), slice(e, ow - e))
             if mode == "pixel":
-                _fold_pixel(state, y[:, :, s - s0], s, border)
+                _fold_pixel(state, v, s, region)
             else:
-                _fold_slice(state, y[:, :, s - s0], s, border, mode)
+                _fold_slice(state, v, s, region, mode)
     out, idx = state["out"], state["idx"]
     if mode != "pixel" and border:
         out = out * plan.mask[idx]  # zero the chosen slice's padded border
