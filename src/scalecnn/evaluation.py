@@ -27,10 +27,10 @@ from torch import nn
 from scalecnn import io
 from scalecnn.data.scenarios import ALL_SIZES
 from scalecnn.device import resolve_device, set_threads, tune_allocator
+from scalecnn.training import EVAL_BATCH_SIZE
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH_SIZE = 16
 EQUIVARIANCE_SIZES = (64, 49, 48, 33, 32, 17)
 EQUIVARIANCE_PAIRS = ((64, 49), (49, 64), (48, 33), (33, 48), (32, 17), (17, 32))
 """Ordered pairs (reference ← resized) of the equivariance error."""

@@ -40,6 +40,11 @@ from scalecnn.device import resolve_device, set_threads, tune_allocator
 
 log = logging.getLogger(__name__)
 
+EVAL_BATCH_SIZE = 64
+"""Batch size of every evaluation pass (no gradients): larger batches amortise the
+SiConv2d fast path's per-batch kernel spectra (~10% faster per image than 16 on CPU)
+and results do not depend on it (eval mode, no batch statistics)."""
+
 CHECKPOINT_NAME = ".checkpoint.pt"
 KILL_HOOK_ENV = "SCALECNN_KILL_AFTER_EPOCH"
 """Fault-injection hook for tests: SIGKILL the process right after this epoch's checkpoint."""
@@ -212,17 +217,17 @@ def evaluate_split(
     """Eval-mode pass without gradients: (mean loss, accuracy in percent, predictions ``(N,)``)."""
     model.eval()
     n = len(data)
-    total_loss = 0.0
+    total_loss = torch.zeros((), dtype=torch.float64, device=data.labels.device)
     preds = []
     for start in range(0, n, batch_size):
         x = data.images[start : start + batch_size]
         y = data.labels[start : start + batch_size]
         logits = model(x)
-        total_loss += F.cross_entropy(logits, y, reduction="sum").item()
+        total_loss += F.cross_entropy(logits, y, reduction="sum").double()  # no per-batch sync
         preds.append(logits.argmax(dim=1))
     pred = torch.cat(preds)
     acc = 100.0 * (pred == data.labels).sum().item() / n
-    return total_loss / n, acc, pred.cpu().numpy().astype(np.int64)
+    return total_loss.item() / n, acc, pred.cpu().numpy().astype(np.int64)
 
 
 def _numpy_state_to_safe(state: tuple) -> tuple:
@@ -377,7 +382,7 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
             log.error("stopping run: %s", state.message)
             break
         train_time = time.perf_counter() - start
-        val_loss, val_acc, _ = evaluate_split(model, splits["valid"], cfg.batch_size)
+        val_loss, val_acc, _ = evaluate_split(model, splits["valid"], EVAL_BATCH_SIZE)
         if val_acc > state.best_val_acc:
             state.best_val_acc, state.best_epoch = val_acc, epoch
             state.best_state = copy.deepcopy(model.state_dict())
@@ -424,7 +429,7 @@ def _finish(
     predictions = np.full(len(splits["test"]), -1, dtype=np.int64)
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
-        test_loss, test_acc, predictions = evaluate_split(model, splits["test"], cfg.batch_size)
+        test_loss, test_acc, predictions = evaluate_split(model, splits["test"], EVAL_BATCH_SIZE)
     history = pd.DataFrame(state.history, columns=list(HISTORY_COLUMNS))
     times = history["train_time"].tolist()
     metrics = {

@@ -20,9 +20,12 @@ shape (float64, then cast). With one FFT size ``nh × nw`` for all scales:
    spectrum summed over input channels as one batched complex matmul with the
    frequency as batch dimension (``(B, C) @ (C, scales·O)`` per frequency; for
    ``C = 1`` a broadcast multiply), the bias added to the DC bin, the inverse
-   FFT (``ifft`` along the rows, keeping only the rows of the output, then
-   ``irfft`` along the columns), the crop and the zeroed border, written into
-   the preallocated output;
+   FFT (``ifft`` along the rows, keeping only the rows inside the chunk's valid
+   frame, then ``irfft`` along the columns; unnormalised, the ``1/(nh·nw)`` is
+   folded into the weights, which saves two passes over every chunk), the crop
+   and the zeroed border, written into the preallocated output. When a
+   :class:`~scalecnn.layers.ScalePool` follows, :mod:`scalecnn.layers.siconv_pool`
+   consumes the same chunks and never builds the stacked output;
 3. backward (a custom autograd function, so nothing but the input spectrum is
    kept between forward and backward and the chunks' spectra are recomputed):
    ``rfft2`` of the (masked) output gradient, its products with the conjugate
@@ -73,13 +76,11 @@ Why this design (measured on the 2-core CPU this was written on)
   chunks are 256 MB.
 
 Measured at the paper's shapes, batch 16, forward + backward, two threads
-(``benchmarks/run.py``; numbers in ``benchmarks/README.md``): layer 1 (1→16,
-64×64, 29 scales) 0.24 s direct → 0.13 s (1.8×); layer 2 (16→32, 58×58,
-26 scales) 5.4 s → 0.38 s (14×); peak extra memory 227 → 136 MB and
-419 → 252 MB. The first layer gains least: with one input channel its direct
-convolutions are cheap (and its input needs no gradient), while the FFT path
-still needs one inverse and one forward FFT per output map and must write the
-same 100 MB output.
+(``benchmarks/run.py``; numbers in ``benchmarks/README.md``): layer 2 (16→32,
+58×58, 26 scales) ~15× faster than direct, layer 1 (1→16, 64×64, 29 scales)
+~2× (with one input channel its direct convolutions are cheap and its input
+needs no gradient, while the FFT path still needs one inverse and one forward
+FFT per output map), peak memory lower for both.
 
 :func:`is_faster` compares cost models of both paths fitted to one-thread
 measurements of 15 layer shapes (direct: forward multiply-adds at a fitted
