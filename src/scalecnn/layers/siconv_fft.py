@@ -322,6 +322,16 @@ def _masked_copy(dst: torch.Tensor, src: torch.Tensor, mask: torch.Tensor | None
         torch.mul(src, mask, out=dst)
 
 
+def _rfft2_maps(g: torch.Tensor) -> torch.Tensor:
+    """``rfft2`` over the last two dims with all leading dims merged into one.
+
+    torch's CPU FFT is several times slower on the same data when it is split into
+    several (or size-1) batch dimensions, so every transform here sees one batch dim.
+    """
+    lead = g.shape[:-2]
+    return torch.fft.rfft2(g.reshape(-1, *g.shape[-2:])).view(*lead, g.shape[-2], -1)
+
+
 def _chunk_mask(plan: _Plan, s0: int, s1: int) -> torch.Tensor | None:
     """Valid-region mask of scales ``s0 … s1−1``: ``(sc, out_h, out_w)``; ``None`` with padding."""
     return None if plan.mask is None else plan.mask[s0:s1]
@@ -336,7 +346,8 @@ def _complex_weights(weights: torch.Tensor, cdtype: torch.dtype) -> torch.Tensor
 def _input_spectrum(x: torch.Tensor, plan: _Plan) -> torch.Tensor:
     """``rfft2`` of the input: ``(B, 1, nh, fw)`` for one channel, else ``(nh·fw, B, C)``."""
     b, c = x.shape[:2]
-    xf = torch.fft.rfft2(x, s=(plan.nh, plan.nw))
+    xf = torch.fft.rfft2(x.reshape(b * c, *x.shape[-2:]), s=(plan.nh, plan.nw))
+    xf = xf.view(b, c, plan.nh, plan.fw)
     if c == 1:
         return xf
     return xf.permute(2, 3, 0, 1).contiguous().view(plan.nh * plan.fw, b, c)
@@ -371,18 +382,20 @@ def _output_chunks(
         r = 0 if plan.mask is None else s0
         kc = _kernel_spectra(plan, wc, s0, s1, conj=False)  # (sc, nh, fw, O·C)
         if c == 1:
-            yf = xf.view(b, 1, 1, nh, fw) * kc.permute(3, 0, 1, 2)  # (B, O, sc, nh, fw)
+            kc = kc.permute(3, 0, 1, 2).contiguous()  # (O, sc, nh, fw), small
+            yf = xf.view(b, 1, 1, nh, fw) * kc  # (B, O, sc, nh, fw), contiguous
             yf[..., 0, 0] += bias_dc[:, None]
             # inverse along rows, keep the oh needed rows, then along columns
-            y = torch.fft.ifft(yf, dim=-2, norm="forward")[..., r : oh - r, :]
-            y = torch.fft.irfft(y, n=nw, dim=-1, norm="forward")[..., r : ow - r]
+            y = torch.fft.ifft(yf.view(b * o * sc, nh, fw), dim=-2, norm="forward")
+            y = torch.fft.irfft(y[:, r : oh - r], n=nw, dim=-1, norm="forward")[..., r : ow - r]
+            y = y.view(b, o, sc, *y.shape[-2:])
         else:
             kc = kc.view(sc, f, o, c).transpose(0, 1).contiguous().view(f, sc * o, c)
             yf = torch.bmm(xf, kc.transpose(1, 2))  # (f, B, sc·O)
             yf[0] += bias_dc.repeat(sc)
-            y = torch.fft.ifft(yf.view(nh, fw, b, sc, o), dim=0, norm="forward")[r : oh - r]
+            y = torch.fft.ifft(yf.view(nh, fw, b * sc * o), dim=0, norm="forward")[r : oh - r]
             y = torch.fft.irfft(y, n=nw, dim=1, norm="forward")[:, r : ow - r]
-            y = y.permute(2, 4, 3, 0, 1)
+            y = y.view(*y.shape[:2], b, sc, o).permute(2, 4, 3, 0, 1)
         yield s0, s1, r, y
 
 
@@ -435,8 +448,9 @@ class _Grads:
                 grad_x = torch.fft.irfft2(self.gxf, s=(plan.nh, plan.nw))[..., :h, :w]
             else:
                 gxf = self.gxf.view(plan.nh, plan.fw, b, c)
+                gxf = gxf.reshape(plan.nh, plan.fw, b * c)
                 gx = torch.fft.irfft2(gxf, s=(plan.nh, plan.nw), dim=(0, 1))
-                grad_x = gx[:h, :w].permute(2, 3, 0, 1)
+                grad_x = gx[:h, :w].view(h, w, b, c).permute(2, 3, 0, 1)
         elif needs[0]:
             grad_x = torch.zeros_like(x)
         if needs[1]:
@@ -488,7 +502,7 @@ class _SiConvFFT(torch.autograd.Function):
         for s0, s1 in chunks:
             g = buf[:, :, : s1 - s0]
             _masked_copy(g[..., :oh, :ow], gout[:, :, s0:s1], _chunk_mask(plan, s0, s1))
-            grads.add_scales(plan, torch.fft.rfft2(g), s0, s1)
+            grads.add_scales(plan, _rfft2_maps(g), s0, s1)
         return (*grads.results(plan, x, needs), None, None)
 
 

@@ -54,6 +54,7 @@ from scalecnn.layers.siconv_fft import (
     _output_chunks,
     _Plan,
     _plan,
+    _rfft2_maps,
 )
 
 __all__ = ["siconv_scale_pool"]
@@ -124,14 +125,21 @@ def _fold_pixel(state: dict, v: torch.Tensor, s: int, region: tuple) -> None:
         return
     run, idx = state["out"], state["idx"]
     ri, ii = run[region], idx[region]
-    better = v > ri
+    _set_index_where(ii, v > ri, s)
     torch.maximum(ri, v, out=ri)
-    ii.masked_fill_(better, s)
     if region[-1].start > 0:
         for rr, ir in zip(_ring(run, s - 1), _ring(idx, s - 1), strict=True):
-            below = rr < 0
+            _set_index_where(ir, rr < 0, s)
             rr.clamp_(min=0)
-            ir.masked_fill_(below, s)
+
+
+def _set_index_where(idx: torch.Tensor, cond: torch.Tensor, s: int) -> None:
+    """``idx[cond] = s`` for a running index whose entries are all ``< s``.
+
+    Written as ``idx = max(idx, s·cond)``: branch-free, ~30× faster on CPU than
+    ``masked_fill_`` with an irregular mask.
+    """
+    torch.maximum(idx, cond.to(idx.dtype).mul_(s), out=idx)
 
 
 def _fold_slice(state: dict, v: torch.Tensor, s: int, region: tuple, mode: str) -> None:
@@ -238,7 +246,8 @@ def _chosen_outputs(
         for bs, os_ in groups:
             yf[bs, os_] = (xfb[bs] * kc[:, os_].transpose(0, 1)).sum(-1)  # (n, f)
     yf[..., 0] += bias[None, :] * (nh * nw)
-    y = torch.fft.irfft2(yf.view(b, o, nh, fw), s=(nh, nw))[..., : plan.out_h, : plan.out_w]
+    y = torch.fft.irfft2(yf.view(b * o, nh, fw), s=(nh, nw)).view(b, o, nh, nw)
+    y = y[..., : plan.out_h, : plan.out_w]
     return y if plan.mask is None else y * plan.mask[idx]
 
 
@@ -302,7 +311,7 @@ def _pixel_backward(
             r = s if border else 0
             region = (..., slice(r, oh - r), slice(r, ow - r))
             torch.mul(gout[region], idx[region] == s, out=buf[:, :, s - s0][region])
-        grads.add_scales(plan, torch.fft.rfft2(buf[:, :, : s1 - s0]), s0, s1)
+        grads.add_scales(plan, _rfft2_maps(buf[:, :, : s1 - s0]), s0, s1)
 
 
 def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.Tensor) -> None:
@@ -315,7 +324,7 @@ def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.T
         g[..., :oh, :ow] = gout
     else:
         torch.mul(gout, plan.mask[idx], out=g[..., :oh, :ow])
-    gf = torch.fft.rfft2(g)  # (B, O, nh, fw)
+    gf = _rfft2_maps(g)  # (B, O, nh, fw)
     grads.gbias += gf[..., 0, 0].sum(0)
     gf = gf.view(b, o, f)
     xf = grads.xf.view(b, f).t()[..., None] if c == 1 else grads.xf  # (f, B, C)
