@@ -410,6 +410,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--workflow", action="store_true", help="also time --workflow-cmd")
     p.add_argument("--workflow-cmd", default="snakemake --cores 2 --configfile config/quick.yaml")
+    p.add_argument(
+        "--no-tune-allocator",
+        action="store_true",
+        help="leave glibc's allocator settings alone (scalecnn train/evaluate tune them)",
+    )
     p.add_argument("--probe-memory", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
@@ -420,6 +425,10 @@ def main(argv: list[str] | None = None) -> int:
         job = json.loads(args.probe_memory)
         print(probe_memory(job["spec"], job["method"], args.device))
         return 0
+    if not args.no_tune_allocator:  # timings as in `scalecnn train` (not in memory probes)
+        from scalecnn.device import tune_allocator
+
+        tune_allocator()
 
     args.layer_repeats = 3 if args.quick else 5
     args.model_repeats = 5 if args.quick else 7
@@ -433,6 +442,7 @@ def main(argv: list[str] | None = None) -> int:
         "device": args.device,
         "cuda_device": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "quick": args.quick,
+        "tune_allocator": not args.no_tune_allocator,
         "loadavg_before": _loadavg(),
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
