@@ -15,6 +15,7 @@ from scalecnn.evaluation import (
     PAIR_SUBSETS,
     crop_to_object,
     equivariance_errors,
+    known_test_correctness,
     relative_error,
     scale_generalization,
     scale_indices,
@@ -50,6 +51,46 @@ def test_generalization_of_a_constant_predictor_is_the_class_share(tiny_stir):
     acc = scale_generalization(AlwaysClass(1, 3), ds, torch.device("cpu"))
     assert acc.shape == (48,)
     assert np.allclose(acc, 1 / 3)
+
+
+def _run_with_predictions(run_dir, evaluation, predictions):
+    run_dir.mkdir(parents=True)
+    (run_dir / "metrics.json").write_text(json.dumps({"params": {"evaluation": evaluation}}))
+    np.save(run_dir / "predictions.npy", predictions)
+    return run_dir
+
+
+def test_generalization_reuses_the_runs_test_predictions(tiny_stir, tmp_path):
+    """Mid2Rest: predictions right exactly on even sizes → 1.0 / 0.0 on the test sizes.
+
+    The run's predictions are in the training loader's shuffled order; only the
+    middle sizes 33..48 (not in its test split) go through the model.
+    """
+    ds = STIRDataset(tiny_stir)  # 3 classes
+    test_sizes = list(range(17, 33)) + list(range(49, 65))
+    labels = ds.get_labels("test", test_sizes, shuffle=True)
+    sizes, _ = ds.get_latents("test", test_sizes, shuffle=True)
+    pred = np.where(sizes % 2 == 0, labels, (labels + 1) % 3)
+    run = _run_with_predictions(tmp_path / "run", 2, pred)
+    known = known_test_correctness(run, ds)
+    assert sorted(known) == test_sizes
+    acc = scale_generalization(AlwaysClass(1, 3), ds, torch.device("cpu"), known)
+    for size, a in zip(range(17, 65), acc):
+        expected = 1 / 3 if 33 <= size <= 48 else float(size % 2 == 0)
+        assert a == pytest.approx(expected), size
+
+
+def test_unusable_predictions_are_not_reused(tiny_stir, tmp_path):
+    ds = STIRDataset(tiny_stir)
+    n = len(ds.get_labels("test", list(range(17, 65))))
+    assert (
+        known_test_correctness(_run_with_predictions(tmp_path / "a", 4, np.full(n, -1)), ds) == {}
+    )
+    assert (
+        known_test_correctness(_run_with_predictions(tmp_path / "b", 4, np.zeros(n - 1)), ds) == {}
+    )
+    (tmp_path / "c").mkdir()
+    assert known_test_correctness(tmp_path / "c", ds) == {}
 
 
 def test_crop_to_object_matches_the_spec_indices():

@@ -91,13 +91,49 @@ def predict(model: nn.Module, images: np.ndarray, device: torch.device) -> np.nd
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
 
 
-def scale_generalization(model: nn.Module, dataset: Any, device: torch.device) -> np.ndarray:
-    """Accuracy (fraction in [0, 1]) per object size 17..64 on the test split: ``(48,)``."""
-    images, labels = dataset.to_numpy("test", list(ALL_SIZES), shuffle=False)
-    sizes, _ = dataset.get_latents("test", list(ALL_SIZES), shuffle=False)
-    correct = predict(model, images, device) == np.asarray(labels)
-    sizes = np.asarray(sizes)
-    return np.array([correct[sizes == s].mean() for s in ALL_SIZES])
+def scale_generalization(
+    model: nn.Module,
+    dataset: Any,
+    device: torch.device,
+    known: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Accuracy (fraction in [0, 1]) per object size 17..64 on the test split: ``(48,)``.
+
+    ``known`` maps sizes to per-image correctness already at hand (e.g. from
+    :func:`known_test_correctness`); only the other sizes are predicted.
+    """
+    known = dict(known or {})
+    missing = [s for s in ALL_SIZES if s not in known]
+    if missing:
+        images, labels = dataset.to_numpy("test", missing, shuffle=False)
+        sizes, _ = dataset.get_latents("test", missing, shuffle=False)
+        correct = predict(model, images, device) == np.asarray(labels)
+        sizes = np.asarray(sizes)
+        known.update({s: correct[sizes == s] for s in missing})
+    return np.array([known[s].mean() for s in ALL_SIZES])
+
+
+def known_test_correctness(run_dir: str | os.PathLike, dataset: Any) -> dict[int, np.ndarray]:
+    """Per-size correctness of the run's own test predictions (``predictions.npy``).
+
+    Training predicts its scenario's test split with the best state, the same
+    weights as ``model.pt``, in the loader's (shuffled, fixed) order, so
+    :meth:`STIRDataset.get_latents` gives each prediction's size. Returns ``{}``
+    when the file is missing or does not fit (no best state: ``-1`` entries).
+    """
+    from scalecnn.data import get_scenario
+
+    path = Path(run_dir) / "predictions.npy"
+    if not path.exists():
+        return {}
+    pred = np.load(path, allow_pickle=False)
+    test_sizes = list(get_scenario(int(load_run(run_dir)["params"]["evaluation"])).test_sizes)
+    labels = dataset.get_labels("test", test_sizes, shuffle=True)
+    sizes, _ = dataset.get_latents("test", test_sizes, shuffle=True)
+    if pred.shape != labels.shape or (pred < 0).any():
+        return {}
+    correct = pred == labels
+    return {s: correct[sizes == s] for s in test_sizes}
 
 
 def crop_to_object(fmap: torch.Tensor, position: tuple[int, int], size: int) -> torch.Tensor:
@@ -216,9 +252,16 @@ def write_generalization(
     out: str | os.PathLike,
     device: str = "auto",
 ) -> pd.DataFrame:
-    """Write one row ``model, data, eval, lr, seed, s17 … s64`` (fractions) to ``out``."""
+    """Write one row ``model, data, eval, lr, seed, s17 … s64`` (fractions) to ``out``.
+
+    Sizes in the run's own test split come from its ``predictions.npy`` (all of
+    them for All2All); only the others are predicted here.
+    """
     params, dataset, model, dev = _open(run_dir, data, device)
-    acc = scale_generalization(model, dataset, dev)
+    # sizes of the run's own test split need no second pass: its predictions are saved
+    known = known_test_correctness(run_dir, dataset)
+    log.info("%s: %d of %d sizes from the run's test predictions", run_dir, len(known), 48)
+    acc = scale_generalization(model, dataset, dev, known)
     row = {
         "model": params["model"],
         "data": params["data_name"],

@@ -373,6 +373,14 @@ class STIRDataset:
         images, labels = self.to_numpy(split, scales, shuffle=shuffle)
         return TensorDataset(torch.from_numpy(images), torch.from_numpy(labels))
 
+    def get_labels(self, split: str, scales: Sequence[int], shuffle: bool = True) -> np.ndarray:
+        """Labels int64 ``(N,)`` in the order of :meth:`to_numpy`; ``imgs`` is not read."""
+        split_index, indices = _check_split(split), _scale_indices(scales)
+        labels = self._select(self._lbls, split_index, indices).astype(np.int64)
+        if shuffle:
+            _shuffled(labels)
+        return labels
+
     def get_latents(
         self, split: str, scales: Sequence[int], shuffle: bool = True
     ) -> tuple[np.ndarray, np.ndarray]:
