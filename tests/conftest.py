@@ -1,10 +1,12 @@
-"""Shared fixtures: tiny synthetic STIR files (3 classes, 2 instances)."""
+"""Shared fixtures: tiny synthetic STIR files (3 classes, 2 instances) and the devices to test."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from scalecnn.data import write_synthetic_stir
 
@@ -26,3 +28,24 @@ def tiny_stir_rgb(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_instances=2,
         channels=3,
     )
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+
+
+@pytest.fixture(params=["cpu", pytest.param("cuda", marks=CUDA)])
+def device(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Each device the test should run on: the CPU always, CUDA where present.
+
+    On CUDA, cuDNN's TF32 convolutions (on by default on Ampere and newer) are switched
+    off so that the direct reference is computed in full float32.
+    """
+    if request.param != "cuda":
+        yield request.param
+        return
+    tf32 = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield request.param
+    finally:
+        torch.backends.cudnn.allow_tf32 = tf32

@@ -64,11 +64,11 @@ SMALL_SHAPES = [
 
 @pytest.mark.parametrize("padding", [False, True])
 @pytest.mark.parametrize("mode", INTERP_MODES)
-def test_fft_matches_direct_small(mode: str, padding: bool) -> None:
+def test_fft_matches_direct_small(mode: str, padding: bool, device: str) -> None:
     torch.manual_seed(1)
     for cin, cout, h, w, k, batch in SMALL_SHAPES:
-        layer = _layer(cin, cout, h, w, k, padding=padding, interp_mode=mode)
-        _compare(layer, torch.randn(batch, cin, h, w))
+        layer = _layer(cin, cout, h, w, k, padding=padding, interp_mode=mode).to(device)
+        _compare(layer, torch.randn(batch, cin, h, w, device=device))
 
 
 def test_fft_matches_direct_float64() -> None:
@@ -82,18 +82,18 @@ def test_fft_matches_direct_float64() -> None:
 
 
 @pytest.mark.parametrize("mode", INTERP_MODES)
-def test_fft_matches_direct_paper_layer1(mode: str) -> None:
+def test_fft_matches_direct_paper_layer1(mode: str, device: str) -> None:
     """Layer 1 of the paper: 1 → 16 channels, 64×64, 29 scales, k = 7 (batch 1)."""
     torch.manual_seed(3)
-    layer = SiConv2d(1, 16, 29, 7, interp_mode=mode)
-    _compare(layer, torch.randn(1, 1, 64, 64), input_grad=False)
+    layer = SiConv2d(1, 16, 29, 7, interp_mode=mode).to(device)
+    _compare(layer, torch.randn(1, 1, 64, 64, device=device), input_grad=False)
 
 
-def test_fft_matches_direct_paper_layer2() -> None:
+def test_fft_matches_direct_paper_layer2(device: str) -> None:
     """Layer 2 of the paper: 16 → 32 channels, 58×58, 26 scales, k = 7 (small batch)."""
     torch.manual_seed(4)
-    layer = SiConv2d(16, 32, 26, 7, interp_mode="bicubic")
-    _compare(layer, torch.randn(2, 16, 58, 58).relu())
+    layer = SiConv2d(16, 32, 26, 7, interp_mode="bicubic").to(device)
+    _compare(layer, torch.randn(2, 16, 58, 58, device=device).relu())
 
 
 def test_no_grad_and_inputs_without_grad() -> None:

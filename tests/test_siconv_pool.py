@@ -50,32 +50,34 @@ SMALL_SHAPES = [
 
 @pytest.mark.parametrize("padding", [False, True])
 @pytest.mark.parametrize("mode", POOL_MODES)
-def test_fused_matches_direct_small(mode: str, padding: bool) -> None:
+def test_fused_matches_direct_small(mode: str, padding: bool, device: str) -> None:
     torch.manual_seed(0)
     for cin, cout, h, w, k, batch, interp in SMALL_SHAPES:
         conv = SiConv2d(
             cin, cout, expected_num_scales(h, w, k), k, padding=padding, interp_mode=interp
-        )
-        _compare(conv, mode, torch.randn(batch, cin, h, w))
+        ).to(device)
+        _compare(conv, mode, torch.randn(batch, cin, h, w, device=device))
 
 
 @pytest.mark.parametrize("mode", POOL_MODES)
-def test_fused_matches_direct_paper_layers(mode: str) -> None:
+def test_fused_matches_direct_paper_layers(mode: str, device: str) -> None:
     """The paper's two layers (k = 7, bicubic), batch 2."""
     torch.manual_seed(1)
     _compare(
-        SiConv2d(1, 16, 29, 7, interp_mode="bicubic"),
+        SiConv2d(1, 16, 29, 7, interp_mode="bicubic").to(device),
         mode,
-        torch.rand(2, 1, 64, 64),
+        torch.rand(2, 1, 64, 64, device=device),
         input_grad=False,
     )
     _compare(
-        SiConv2d(16, 32, 26, 7, interp_mode="bicubic"), mode, torch.randn(2, 16, 58, 58).relu()
+        SiConv2d(16, 32, 26, 7, interp_mode="bicubic").to(device),
+        mode,
+        torch.randn(2, 16, 58, 58, device=device).relu(),
     )
 
 
 @pytest.mark.parametrize("mode", POOL_MODES)
-def test_zero_border_wins_ties_like_the_direct_path(mode: str) -> None:
+def test_zero_border_wins_ties_like_the_direct_path(mode: str, device: str) -> None:
     """All responses negative: the zero-padded border of scale 1 beats every valid value.
 
     The direct path takes the first maximum (scale 1 for border pixels and for the
@@ -83,11 +85,11 @@ def test_zero_border_wins_ties_like_the_direct_path(mode: str) -> None:
     and send no gradient into the constant border.
     """
     torch.manual_seed(2)
-    conv = SiConv2d(2, 3, expected_num_scales(13, 13, 3), 3, interp_mode="bilinear")
+    conv = SiConv2d(2, 3, expected_num_scales(13, 13, 3), 3, interp_mode="bilinear").to(device)
     with torch.no_grad():
         conv.weights.abs_()
         conv.bias.fill_(-5.0)
-    _compare(conv, mode, torch.rand(2, 2, 13, 13))
+    _compare(conv, mode, torch.rand(2, 2, 13, 13, device=device))
 
 
 def test_fused_path_only_on_the_fft_path(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,11 +112,12 @@ def test_wrong_input_is_reported_before_fusing() -> None:
 
 
 @pytest.mark.parametrize("name", ["pixel_pool", "slice_pool", "energy_pool"])
-def test_models_fused_and_unfused_agree(name: str) -> None:
+def test_models_fused_and_unfused_agree(name: str, device: str) -> None:
     """The model's fused stages give the logits and gradients of conv → pool, module by module."""
     torch.manual_seed(3)
     model = build_model(name, kernel_size=7, interpolation="bicubic", num_channels=1, num_classes=5)
-    x = torch.rand(2, 1, 64, 64)
+    model = model.to(device)
+    x = torch.rand(2, 1, 64, 64, device=device)
     names, params = zip(*model.named_parameters(), strict=True)
     model.fuse_pool = False
     ref = model(x)

@@ -190,12 +190,14 @@ def train_epoch(
     n = len(data)
     total_loss = torch.zeros((), dtype=torch.float64, device=data.labels.device)
     correct = torch.zeros((), dtype=torch.int64, device=data.labels.device)
+    if order is not None:
+        order = order.to(data.labels.device)  # one copy per epoch, not per batch
     for start in range(0, n, batch_size):
         if order is None:
             x = data.images[start : start + batch_size]
             y = data.labels[start : start + batch_size]
         else:
-            idx = order[start : start + batch_size].to(data.labels.device)
+            idx = order[start : start + batch_size]
             x, y = data.images[idx], data.labels[idx]
         optimizer.zero_grad(set_to_none=True)
         logits = model(x)
