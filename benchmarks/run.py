@@ -271,7 +271,9 @@ def _train_step(model: torch.nn.Module, device: str) -> Callable[[], None]:
     return step
 
 
-def _build(name: str, device: str, method: str = "auto", fuse_pool: bool = True) -> torch.nn.Module:
+def _build(
+    name: str, device: str, method: str = "auto", fuse_pool: bool | None = None
+) -> torch.nn.Module:
     from scalecnn.models import build_model
 
     torch.manual_seed(0)
@@ -282,6 +284,12 @@ def _build(name: str, device: str, method: str = "auto", fuse_pool: bool = True)
     if hasattr(model, "fuse_pool"):
         model.fuse_pool = fuse_pool
     return model
+
+
+def _has_scale_pool(model: torch.nn.Module) -> bool:
+    from scalecnn.layers import ScalePool
+
+    return any(isinstance(m, ScalePool) for m in model.modules())
 
 
 def bench_models(args: argparse.Namespace) -> list[dict]:
@@ -300,10 +308,12 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             continue
         rows[name] = {"model": name, "siconv_layers": _force_method(model, "auto")}
         steps[name] = step
-        if getattr(model, "fuse_pool", False) and rows[name]["siconv_layers"]:
-            # the FFT path without the fused scale pooling (conv, then pool)
-            steps[name + "@unfused"] = _train_step(
-                _build(name, args.device, fuse_pool=False), args.device
+        if hasattr(model, "fuse_pool") and _has_scale_pool(model):
+            # the FFT path with the pooling choice that the device does not default to
+            fused = args.device == "cpu"  # what fuse_pool=None picks
+            rows[name]["default_pooling"] = "fused" if fused else "unfused"
+            steps[name + ("@unfused" if fused else "@fused")] = _train_step(
+                _build(name, args.device, fuse_pool=not fused), args.device
             )
         if rows[name]["siconv_layers"] and not args.quick:
             steps[name + "@direct"] = _train_step(_build(name, args.device, "direct"), args.device)
@@ -332,6 +342,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
 
     print(
         f"{'model':<18} {'step s':>8} {'x standard':>10} {'cpu x std':>9} "
+        f"{'fused s':>9} {'fused x std':>11} "
         f"{'unfused s':>9} {'unfused x std':>13} {'direct s':>9} {'direct x std':>12}"
     )
     out = []
@@ -353,10 +364,13 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             f"{name:<18} {t['wall_s']:8.3f} {row['ratio_to_standard']:9.1f}x "
             f"{row['cpu_ratio_to_standard']:8.1f}x"
         )
-        for variant in ("unfused", "direct"):
+        widths = {"fused": 11, "unfused": 13, "direct": 12}
+        for variant, width in widths.items():
             d = timed.get(f"{name}@{variant}")
+            if d is None and row.get("default_pooling") == variant:
+                d = t  # the default step is this variant
             if d is None:
-                line += f" {'-':>9} {'-':>{13 if variant == 'unfused' else 12}}"
+                line += f" {'-':>9} {'-':>{width}}"
                 continue
             row.update(
                 {
@@ -365,8 +379,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
                     f"{variant}_ratio_to_standard": d["wall_s"] / d["standard_wall_s"],
                 }
             )
-            width = 12 if variant == "unfused" else 11
-            line += f" {d['wall_s']:9.3f} {row[f'{variant}_ratio_to_standard']:{width}.1f}x"
+            line += f" {d['wall_s']:9.3f} {row[f'{variant}_ratio_to_standard']:{width - 1}.1f}x"
         print(line, flush=True)
         out.append(row)
     return out

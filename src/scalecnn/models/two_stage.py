@@ -39,8 +39,9 @@ class TwoStageNet(nn.Module):
         features: channels entering the linear layer (32 by default).
         fuse_pool: compute a ``SiConv2d`` stage followed by a ``ScalePool`` with
             :func:`~scalecnn.layers.siconv_scale_pool` (same result, no stacked
-            ``(B, C, S, H, W)`` tensor on the FFT path). ``False`` calls the two
-            modules one after the other (their forward hooks then run).
+            ``(B, C, S, H, W)`` tensor on the FFT path): ``None`` where that is
+            faster (the CPU), ``True`` always. ``False`` calls the two modules one
+            after the other (their forward hooks then run).
 
     ``feature_maps(x)`` returns the stage-1 and stage-2 maps after pooling and
     ReLU (e.g. ``(B, 16, 58, 58)`` and ``(B, 32, 52, 52)`` for k = 7).
@@ -54,7 +55,7 @@ class TwoStageNet(nn.Module):
         pool1: nn.Module | None = None,
         pool2: nn.Module | None = None,
         features: int = STAGE_CHANNELS[1],
-        fuse_pool: bool = True,
+        fuse_pool: bool | None = None,
     ) -> None:
         super().__init__()
         self.fuse_pool = fuse_pool
@@ -72,8 +73,9 @@ class TwoStageNet(nn.Module):
     def _stage(self, x: torch.Tensor, index: int) -> torch.Tensor:
         conv = getattr(self, f"conv{index}")
         pool = getattr(self, f"pool{index}", None)
-        if self.fuse_pool and isinstance(conv, SiConv2d) and isinstance(pool, ScalePool):
-            x = siconv_scale_pool(conv, pool, x)
+        fusable = isinstance(conv, SiConv2d) and isinstance(pool, ScalePool)
+        if fusable and self.fuse_pool is not False:
+            x = siconv_scale_pool(conv, pool, x, fuse=self.fuse_pool)
         else:
             x = conv(x)
             if pool is not None:
