@@ -72,8 +72,8 @@ Why this design (measured on the 2-core CPU this was written on)
 * On this machine large temporary allocations are slow (fresh pages are
   faulted in on every allocation: a 16 MB clone cost 7× the same work on
   reused memory), so on CPU scales are processed in chunks whose largest
-  temporary is ~8 MB (one scale per chunk at the paper's shapes); on CUDA the
-  chunks are 256 MB.
+  temporary is ~8 MB (one scale per chunk at the paper's shapes); on CUDA a
+  chunk is a quarter of the direct path's stacked output (see ``_budget``).
 
 Measured at the paper's shapes, batch 16, forward + backward, two threads
 (``benchmarks/run.py``; numbers in ``benchmarks/README.md``): layer 2 (16→32,
@@ -104,7 +104,8 @@ __all__ = ["is_faster", "next_fast_len", "siconv2d_fft"]
 
 _FAST_PRIMES = (2, 3, 5)
 _CPU_CHUNK_BYTES = 8 << 20
-_CUDA_CHUNK_BYTES = 256 << 20
+_CUDA_STACK_FRACTION = 4  # CUDA chunks: this fraction of the direct path's output stack
+_CUDA_MIN_CHUNK_BYTES = 4 << 20
 
 # Cost model of is_faster, seconds per unit, fitted to one-thread process times on
 # a 2-core AVX-512 CPU. Training: forward + backward (direct backward is ~8× its
@@ -266,7 +267,8 @@ def is_faster(layer, x: torch.Tensor) -> bool:  # noqa: ANN001
     direct += s * cost["direct_scale"]
     nh, nw = _fft_sizes(h, w, k, s, layer.padding)
     points, freqs = nh * nw, nh * (nw // 2 + 1)
-    chunks = len(_chunks(s, freqs * b * o * 8, _budget(x)))
+    oh, ow = (h, w) if layer.padding else (out_h, out_w)
+    chunks = len(_chunks(s, freqs * b * o * 8, _budget(x, o, s, oh, ow)))
     fft = (
         b * o * s * points * math.log2(points) * cost["fft_point_log"]
         + b * c * o * s * freqs * cost["fft_product"]
@@ -276,8 +278,19 @@ def is_faster(layer, x: torch.Tensor) -> bool:  # noqa: ANN001
     return fft < direct
 
 
-def _budget(x: torch.Tensor) -> int:
-    return _CPU_CHUNK_BYTES if x.device.type == "cpu" else _CUDA_CHUNK_BYTES
+def _budget(x: torch.Tensor, out_channels: int, num_scales: int, out_h: int, out_w: int) -> int:
+    """Bytes of one chunk of scales' spectra for input ``x (B, C, H, W)``.
+
+    CPU: a fixed 8 MB (see the module notes). CUDA: a fraction of the stacked
+    output ``(B, O, S, H', W')`` that the direct path builds, so that the FFT
+    path's peak memory stays at or below the direct path's (on an H200 larger
+    chunks were faster still, e.g. layer 2 in 3.6 ms with 128 MB chunks against
+    7.8 ms with 32 MB, at twice the direct path's memory).
+    """
+    if x.device.type == "cpu":
+        return _CPU_CHUNK_BYTES
+    stack = x.shape[0] * out_channels * num_scales * out_h * out_w * x.element_size()
+    return max(_CUDA_MIN_CHUNK_BYTES, stack // _CUDA_STACK_FRACTION)
 
 
 def _chunks(total: int, per_scale_bytes: int, budget: int) -> list[tuple[int, int]]:
@@ -522,5 +535,6 @@ def siconv2d_fft(layer, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
     plan = _plan(layer, xw)
     # complex matmuls and FFTs must not be recast by an enclosing autocast region
     with torch.autocast(x.device.type, enabled=False):
-        out = _SiConvFFT.apply(xw, layer.weights.to(work), layer.bias.to(work), plan, _budget(x))
+        budget = _budget(x, layer.out_channels, layer.num_scales, plan.out_h, plan.out_w)
+        out = _SiConvFFT.apply(xw, layer.weights.to(work), layer.bias.to(work), plan, budget)
     return out.to(dtype)

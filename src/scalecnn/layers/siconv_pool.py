@@ -91,7 +91,7 @@ def siconv_scale_pool(
             conv.weights.to(work),
             conv.bias.to(work),
             plan,
-            _budget(x),
+            _budget(x, conv.out_channels, conv.num_scales, plan.out_h, plan.out_w),
             pool.mode,
             (conv.kernel_size, conv.num_scales, conv.interp_mode, conv.padding),
         )
