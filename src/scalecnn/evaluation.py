@@ -260,7 +260,9 @@ def write_generalization(
     params, dataset, model, dev = _open(run_dir, data, device)
     # sizes of the run's own test split need no second pass: its predictions are saved
     known = known_test_correctness(run_dir, dataset)
-    log.info("%s: %d of %d sizes from the run's test predictions", run_dir, len(known), 48)
+    log.info(
+        "%s: %d of %d sizes from the run's test predictions", run_dir, len(known), len(ALL_SIZES)
+    )
     acc = scale_generalization(model, dataset, dev, known)
     row = {
         "model": params["model"],
