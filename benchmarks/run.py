@@ -293,6 +293,7 @@ def _has_scale_pool(model: torch.nn.Module) -> bool:
 
 
 def bench_models(args: argparse.Namespace) -> list[dict]:
+    from scalecnn.layers.siconv_pool import fuses_by_default
     from scalecnn.models import list_models
 
     names = args.models or list_models()
@@ -310,7 +311,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
         steps[name] = step
         if hasattr(model, "fuse_pool") and _has_scale_pool(model):
             # the FFT path with the pooling choice that the device does not default to
-            fused = args.device == "cpu"  # what fuse_pool=None picks
+            fused = fuses_by_default(args.device)  # what fuse_pool=None picks
             rows[name]["default_pooling"] = "fused" if fused else "unfused"
             steps[name + ("@unfused" if fused else "@fused")] = _train_step(
                 _build(name, args.device, fuse_pool=not fused), args.device

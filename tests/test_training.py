@@ -75,35 +75,34 @@ def test_three_epoch_run_writes_all_outputs_and_is_bit_identical(tiny_stir, tmp_
     assert preds.shape == (32 * 3 * 2,) and preds.dtype == np.int64
 
 
-def test_test_accuracy_is_that_of_the_best_state(tiny_stir, tmp_path):
+def _evaluate_saved_model(run_dir, data):
+    """(accuracy, predictions) of the run's saved ``model.pt`` on its Mid2Rest test split, CPU."""
     from scalecnn.data import STIRDataset
     from scalecnn.evaluation import load_run_model
 
-    metrics = train_run(_config(tiny_stir, max_epochs=4), tmp_path)
-    ds = STIRDataset(tiny_stir)
-    model = load_run_model(tmp_path, ds.num_channels, ds.num_classes)
+    ds = STIRDataset(data)
+    model = load_run_model(run_dir, ds.num_channels, ds.num_classes)
     images, labels = ds.to_numpy("test", list(range(17, 33)) + list(range(49, 65)))
-    data = SplitTensors(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
-    loss, acc, preds = evaluate_split(model, data, 16)
+    split = SplitTensors(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
+    _, acc, preds = evaluate_split(model, split, 16)
+    return acc, preds
+
+
+def test_test_accuracy_is_that_of_the_best_state(tiny_stir, tmp_path):
+    metrics = train_run(_config(tiny_stir, max_epochs=4), tmp_path)
+    acc, preds = _evaluate_saved_model(tmp_path, tiny_stir)
     assert acc == pytest.approx(metrics["test_acc"])
     assert np.array_equal(preds, np.load(tmp_path / "predictions.npy"))
 
 
 def test_scale_model_trains_on_each_device(tiny_stir, tmp_path, device):
-    """pixel_pool (fused FFT path) trains on the device; its saved model predicts alike on CPU."""
-    from scalecnn.data import STIRDataset
-    from scalecnn.evaluation import load_run_model
-
+    """pixel_pool (FFT path) trains on the device; its saved model predicts alike on CPU."""
     metrics = train_run(
         _config(tiny_stir, model="pixel_pool", max_epochs=2, device=device), tmp_path
     )
     assert metrics["params"]["device"].startswith(device)
     assert metrics["status"] == "ok" and 0 <= metrics["test_acc"] <= 100
-    ds = STIRDataset(tiny_stir)
-    model = load_run_model(tmp_path, ds.num_channels, ds.num_classes)
-    images, labels = ds.to_numpy("test", list(range(17, 33)) + list(range(49, 65)))
-    data = SplitTensors(torch.from_numpy(images), torch.from_numpy(labels.astype(np.int64)))
-    _, _, preds = evaluate_split(model, data, 16)
+    _, preds = _evaluate_saved_model(tmp_path, tiny_stir)
     saved = np.load(tmp_path / "predictions.npy")
     assert saved.shape == preds.shape
     assert (saved != preds).sum() <= 1  # a near-tie may flip between devices

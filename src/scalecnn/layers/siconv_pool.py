@@ -57,7 +57,7 @@ from scalecnn.layers.siconv_fft import (
     _rfft2_maps,
 )
 
-__all__ = ["siconv_scale_pool"]
+__all__ = ["fuses_by_default", "siconv_scale_pool"]
 
 _PAIRS_PER_PRODUCT = 64
 
@@ -78,7 +78,7 @@ def siconv_scale_pool(
     """
     conv._check_input(x)
     if fuse is None:
-        fuse = x.device.type == "cpu"
+        fuse = fuses_by_default(x.device)
     if not fuse or conv.resolved_method(x) != "fft" or conv.stride != 1:
         return pool(conv(x))
     dtype = x.dtype
@@ -97,6 +97,11 @@ def siconv_scale_pool(
         )
     pool.indices = idx
     return out.to(dtype)
+
+
+def fuses_by_default(device: torch.device | str) -> bool:
+    """Whether :func:`siconv_scale_pool` fuses on ``device`` when ``fuse`` is ``None``."""
+    return torch.device(device).type == "cpu"
 
 
 def _state(y: torch.Tensor, dtype: torch.dtype | None = None) -> torch.Tensor:
