@@ -59,9 +59,6 @@ from scalecnn.layers.siconv_fft import (
 
 __all__ = ["fuses_by_default", "siconv_scale_pool"]
 
-_PAIRS_PER_PRODUCT = 64
-
-
 def siconv_scale_pool(
     conv: SiConv2d, pool: ScalePool, x: torch.Tensor, fuse: bool | None = None
 ) -> torch.Tensor:
@@ -230,17 +227,43 @@ def _energy_scores(
     return scores.permute(1, 2, 0)
 
 
-def _pairs_by_scale(idx: torch.Tensor):  # noqa: ANN202
-    """Yield ``(s, groups)`` for every chosen scale ``s`` of ``idx (B, O)``.
+def _scale_blocks(idx: torch.Tensor):  # noqa: ANN202
+    """Yield ``(s, bs, os_, chosen)`` for every scale ``s`` chosen in ``idx (B, O)``.
 
-    ``groups``: ``(b, o)`` index tensors of the pairs that chose ``s``, at most
-    ``_PAIRS_PER_PRODUCT`` pairs each, so that per-pair ``(n, freqs, C)`` temporaries
-    stay small.
+    ``bs`` / ``os_``: the batch and channel indices (sorted) with at least one pair
+    that chose ``s``; ``chosen (len(bs), len(os_))``: which pairs of that block chose
+    it. Products restricted to the block cost ``len(bs)·len(os_)`` instead of
+    ``B·O`` per frequency, and run as one batched matmul per scale.
     """
     for s in torch.unique(idx).tolist():
-        bs, os_ = torch.nonzero(idx == s, as_tuple=True)
-        step = _PAIRS_PER_PRODUCT
-        yield s, [(bs[i : i + step], os_[i : i + step]) for i in range(0, len(bs), step)]
+        hit = idx == s
+        bs = hit.any(1).nonzero().squeeze(1)
+        os_ = hit.any(0).nonzero().squeeze(1)
+        yield s, bs, os_, hit.index_select(0, bs).index_select(1, os_)
+
+
+def _block_rows(bs: torch.Tensor, os_: torch.Tensor, out_channels: int) -> torch.Tensor:
+    """Flat ``b·O + o`` indices of the block ``bs × os_``, row-major: ``(nb·no,)``."""
+    return (bs[:, None] * out_channels + os_[None, :]).reshape(-1)
+
+
+def _batch_major(spectrum: torch.Tensor, b: int, f: int) -> torch.Tensor:
+    """An input spectrum from :func:`_input_spectrum` as ``(B, F, C)``, contiguous per batch.
+
+    Gathering a few batch entries is then a copy of whole rows (an ``index_select``
+    on the middle dimension of the frequency-major layout was several times slower).
+    """
+    if spectrum.dim() == 4:  # one channel: (B, 1, nh, fw)
+        return spectrum.reshape(b, f, 1)
+    return spectrum.transpose(0, 1).contiguous()
+
+
+def _channel_weights(wc: torch.Tensor, out_channels: int, os_: torch.Tensor) -> torch.Tensor:
+    """The complex weights ``(k, k, O·C)`` of output channels ``os_`` only: ``(k, k, n·C)``."""
+    k = wc.shape[0]
+    if len(os_) == out_channels:
+        return wc
+    return wc.view(k, k, out_channels, -1).index_select(2, os_).reshape(k, k, -1)
 
 
 def _chosen_outputs(
@@ -248,21 +271,26 @@ def _chosen_outputs(
 ) -> torch.Tensor:
     """The output map of scale ``idx[b, o]`` for every ``(b, o)``: ``(B, O, H', W')``.
 
-    One inverse FFT per ``(b, o)``; kernel spectra only for the scales that were chosen.
+    One inverse FFT per ``(b, o)``; per chosen scale, kernel spectra of the channels
+    that chose it and one batched product over the block of pairs that did.
     """
     b, o = idx.shape
-    nh, nw, fw = plan.nh, plan.nw, plan.fw
+    nh, nw, fw, oh, ow = plan.nh, plan.nw, plan.fw, plan.out_h, plan.out_w
     f = nh * fw
     c = wc.shape[-1] // o
-    xfb = xf.view(b, f, 1) if c == 1 else xf.permute(1, 0, 2)  # (B, f, C)
-    yf = torch.empty(b, o, f, dtype=xf.dtype, device=xf.device)
-    for s, groups in _pairs_by_scale(idx):
-        kc = siconv_fft._kernel_spectra(plan, wc, s, s + 1, conj=False).view(f, o, c)
-        for bs, os_ in groups:
-            yf[bs, os_] = (xfb[bs] * kc[:, os_].transpose(0, 1)).sum(-1)  # (n, f)
-    yf[..., 0] += bias[None, :] * (nh * nw)
-    y = torch.fft.irfft2(yf.view(b * o, nh, fw), s=(nh, nw)).view(b, o, nh, nw)
-    y = y[..., : plan.out_h, : plan.out_w]
+    xfb = _batch_major(xf, b, f)
+    yf = torch.zeros(b * o, f, dtype=xf.dtype, device=xf.device)
+    for s, bs, os_, chosen in _scale_blocks(idx):
+        wsel = _channel_weights(wc, o, os_)
+        kc = siconv_fft._kernel_spectra(plan, wsel, s, s + 1, conj=False).view(f, len(os_), c)
+        xs = xfb.index_select(0, bs).transpose(0, 1).contiguous()  # (f, nb, C)
+        part = torch.bmm(xs, kc.transpose(1, 2))
+        part = part * chosen  # (f, nb, no); every pair is chosen by one scale only
+        yf.index_add_(0, _block_rows(bs, os_, o), part.view(f, -1).t())
+    yf.view(b, o, f)[..., 0] += bias * (nh * nw)
+    # inverse along rows, keeping the out_h needed ones, then along columns
+    y = torch.fft.ifft(yf.view(b * o, nh, fw), dim=-2)[:, :oh]
+    y = torch.fft.irfft(y, n=nw, dim=-1)[..., :ow].reshape(b, o, oh, ow)
     return y if plan.mask is None else y * plan.mask[idx]
 
 
@@ -330,10 +358,10 @@ def _pixel_backward(
 
 
 def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.Tensor) -> None:
-    """One FFT per ``(b, o)`` and, per chosen scale, products for its pairs only."""
+    """One FFT per ``(b, o)``; per chosen scale, products over the block of pairs that chose it."""
     b, o = gout.shape[:2]
     nh, nw, fw, oh, ow = plan.nh, plan.nw, plan.fw, plan.out_h, plan.out_w
-    f, c = nh * fw, grads.c
+    f, c, k = nh * fw, grads.c, plan.g_h.shape[-1]
     g = gout.new_zeros(b, o, nh, nw)
     if plan.mask is None:
         g[..., :oh, :ow] = gout
@@ -341,23 +369,23 @@ def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.T
         torch.mul(gout, plan.mask[idx], out=g[..., :oh, :ow])
     gf = _rfft2_maps(g)  # (B, O, nh, fw)
     grads.gbias += gf[..., 0, 0].sum(0)
-    gf = gf.view(b, o, f)
-    xf = grads.xf.view(b, f).t()[..., None] if c == 1 else grads.xf  # (f, B, C)
-    xf_conj = None if grads.xf_conj is None else xf.conj()
+    gf = gf.view(b * o, f)
+    xf_conj = None if grads.xf_conj is None else _batch_major(grads.xf_conj, b, f)
     gxf = torch.zeros(f, b, c, dtype=gf.dtype, device=gf.device) if grads.need_x else None
-    for s, groups in _pairs_by_scale(idx):
-        kbar = None
-        if grads.need_x:
-            kbar = siconv_fft._kernel_spectra(plan, grads.wc, s, s + 1, conj=True).view(f, o, c)
-        hc = torch.zeros(f, o, c, dtype=gf.dtype, device=gf.device) if grads.need_w else None
-        for bs, os_ in groups:
-            gsel = gf[bs, os_].transpose(0, 1)[..., None]  # (f, n, 1)
-            if kbar is not None:
-                gxf.index_add_(1, bs, gsel * kbar[:, os_])  # Σ_o G_bo · conj(K_oc)
-            if hc is not None:
-                hc.index_add_(1, os_, gsel * xf_conj[:, bs])  # Σ_b G_bo · conj(X_bc)
-        if hc is not None:
-            grads.gw += siconv_fft._project(plan, hc.view(1, nh, fw, o * c), s, s + 1)
+    for s, bs, os_, chosen in _scale_blocks(idx):
+        nb, no = len(bs), len(os_)
+        # the gradient of the pairs that chose s, frequency-major: (f, nb, no)
+        gsub = (gf.index_select(0, _block_rows(bs, os_, o)) * chosen.view(-1, 1)).t()
+        gsub = gsub.contiguous().view(f, nb, no)
+        if gxf is not None:  # Σ_o G_bo · conj(K_oc)
+            wsel = _channel_weights(grads.wc, o, os_)
+            kbar = siconv_fft._kernel_spectra(plan, wsel, s, s + 1, conj=True).view(f, no, c)
+            gxf.index_add_(1, bs, torch.bmm(gsub, kbar))
+        if xf_conj is not None:  # Σ_b G_bo · conj(X_bc), mapped back to the base kernel
+            xs = xf_conj.index_select(0, bs).transpose(0, 1).contiguous()  # (f, nb, C)
+            hc = torch.bmm(gsub.transpose(1, 2), xs)  # (f, no, C)
+            part = siconv_fft._project(plan, hc.view(1, nh, fw, -1), s, s + 1)
+            grads.gw.view(k, k, o, c).index_add_(2, os_, part.view(k, k, no, c))
     if gxf is not None:
         grads.gxf = gxf.transpose(0, 1).reshape(b, 1, nh, fw) if c == 1 else gxf
 
