@@ -59,6 +59,7 @@ from scalecnn.layers.siconv_fft import (
 
 __all__ = ["fuses_by_default", "siconv_scale_pool"]
 
+
 def siconv_scale_pool(
     conv: SiConv2d, pool: ScalePool, x: torch.Tensor, fuse: bool | None = None
 ) -> torch.Tensor:
