@@ -386,6 +386,83 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
     return out
 
 
+# --------------------------------------------------------------------------- floor
+
+
+def _transform_ops(size: int, maps: int, scales: int, out: int, device: str):  # noqa: ANN202
+    """The FFT path's transforms of one layer: per scale, inverse (forward pass) and
+    forward (backward pass) 2-D transforms of ``maps`` maps, as ``siconv_fft`` does them."""
+    from scalecnn.layers.siconv_fft import next_fast_len
+
+    n = next_fast_len(size)
+    spec = torch.randn(n, n // 2 + 1, maps, dtype=torch.complex64, device=device)
+    grad = torch.randn(maps, n, n, device=device)
+
+    def inverse() -> None:
+        for s in range(scales):
+            y = torch.fft.ifft(spec, dim=0, norm="forward")[s : out - s]
+            torch.fft.irfft(y, n=n, dim=1, norm="forward")
+
+    def forward() -> None:
+        for _ in range(scales):
+            torch.fft.rfft2(grad)
+
+    return inverse, forward
+
+
+def bench_floor(args: argparse.Namespace) -> dict:
+    """Lower bounds of the FFT path from its unavoidable parts, measured side by side.
+
+    A pixel_pool step needs, per layer and scale, the inverse transforms of all
+    ``B·O`` output maps (the per-pixel maximum reads every map) and the forward
+    transforms of all ``B·O`` masked gradient maps; layer 2 also needs three batched
+    complex products per scale (output, input gradient, weight gradient). Timed alone
+    at the paper's shapes, with nothing else (no kernel spectra, masks, running
+    maximum or copies), their sum bounds what this algorithm can reach with torch's
+    FFT on this machine. Layer 1's transforms alone likewise bound its speed-up.
+    """
+    dev = args.device
+    l1_inv, l1_fwd = _transform_ops(64, BATCH * 16, 29, 58, dev)
+    l2_inv, l2_fwd = _transform_ops(58, BATCH * 32, 26, 52, dev)
+    freqs = 60 * 31
+    xs = torch.randn(freqs, BATCH, 16, dtype=torch.complex64, device=dev)
+    ks = torch.randn(freqs, 16, 32, dtype=torch.complex64, device=dev)
+    gs = torch.randn(freqs, BATCH, 32, dtype=torch.complex64, device=dev)
+
+    def products() -> None:
+        for _ in range(26):
+            torch.bmm(xs, ks)
+            torch.bmm(gs, ks.transpose(1, 2))
+            torch.bmm(gs.transpose(1, 2), xs)
+
+    layer1, x1 = _layer(LAYERS[0], "direct", dev)
+    fns = {
+        "standard_step": _train_step(_build("standard", dev), dev),
+        "layer1_direct": _layer_step(layer1, x1),
+        "layer1_transforms": lambda: (l1_inv(), l1_fwd()),
+        "layer2_transforms": lambda: (l2_inv(), l2_fwd()),
+        "layer2_products": products,
+    }
+    t = time_interleaved(fns, dev, warmup=1, repeats=args.model_repeats)
+    wall = {k: v["wall_s"] for k, v in t.items()}
+    pixel = wall["layer1_transforms"] + wall["layer2_transforms"] + wall["layer2_products"]
+    row = {
+        **{f"{k}_wall_s": v for k, v in wall.items()},
+        "pixel_floor_wall_s": pixel,
+        "pixel_floor_ratio_to_standard": pixel / wall["standard_step"],
+        "layer1_max_speedup": wall["layer1_direct"] / wall["layer1_transforms"],
+    }
+    print(f"\n== floor of the FFT path (its transforms and products alone), batch {BATCH} ==")
+    for key, value in wall.items():
+        print(f"{key:<20} {value:8.3f} s")
+    print(
+        f"pixel_pool step >= {pixel:.3f} s = {row['pixel_floor_ratio_to_standard']:.1f}x standard; "
+        f"layer 1 speed-up <= {row['layer1_max_speedup']:.1f}x direct",
+        flush=True,
+    )
+    return row
+
+
 # --------------------------------------------------------------------------- workflow
 
 
@@ -421,6 +498,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="*", help="only these models (default: all registered)")
     p.add_argument("--skip-layers", action="store_true")
     p.add_argument("--skip-models", action="store_true")
+    p.add_argument("--skip-floor", action="store_true", help="skip the FFT path's floor")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--workflow", action="store_true", help="also time --workflow-cmd")
     p.add_argument("--workflow-cmd", default="snakemake --cores 2 --configfile config/quick.yaml")
@@ -469,6 +547,8 @@ def main(argv: list[str] | None = None) -> int:
         result["layers"] = bench_layers(args)
     if not args.skip_models:
         result["models"] = bench_models(args)
+    if not args.skip_floor:
+        result["floor"] = bench_floor(args)
     if args.workflow:
         result["workflow"] = bench_workflow(args.workflow_cmd)
     env["loadavg_after"] = _loadavg()

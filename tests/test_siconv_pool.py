@@ -181,3 +181,20 @@ def test_energy_scores_are_the_sums_of_the_output_maps(interp: str, padding: boo
         scores = siconv_pool._energy_scores(cfg, x, conv.weights.detach(), conv.bias.detach())
         expected = conv.forward_direct(x).detach().sum(dim=(3, 4))
         torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_scale_blocks_partition_the_pairs_by_chosen_scale() -> None:
+    """Every (b, o) pair is marked chosen in exactly one block, the one of its scale, and
+    each block is the smallest rectangle of batch and channel indices holding its pairs."""
+    gen = torch.Generator().manual_seed(3)
+    idx = torch.randint(0, 5, (6, 7), generator=gen)
+    idx[:, 2] = 4  # one scale chosen by a whole channel
+    seen = torch.zeros_like(idx)
+    for s, bs, os_, chosen in siconv_pool._scale_blocks(idx):
+        assert chosen.shape == (len(bs), len(os_))
+        assert torch.equal(chosen, idx[bs][:, os_] == s)
+        assert chosen.any(1).all() and chosen.any(0).all()  # no empty row or column
+        seen[bs[:, None], os_[None, :]] += chosen.long()
+        expected_rows = sorted({b for b, o in (idx == s).nonzero().tolist()})
+        assert bs.tolist() == expected_rows
+    assert torch.equal(seen, torch.ones_like(idx))

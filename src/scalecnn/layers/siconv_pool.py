@@ -15,20 +15,25 @@
   ``B·O·S`` sums come from window sums of the input mapped onto the base kernel
   (``Σ W ⊙ E_h x E_wᵀ``, one small matmul, see :func:`_window_sum_matrices`);
   then only the chosen scale of each ``(b, o)`` is computed (one inverse FFT per
-  pair instead of one per pair and scale).
+  pair instead of one per pair and scale; per chosen scale, one batched product
+  over the block of pairs that chose it, see :func:`_scale_blocks`).
 * **backward**: the pooled gradient reaches only the chosen scale. ``pixel``:
   per chunk of scales the gradient masked to the pixels that chose each scale,
   then the same frequency-domain products as the unfused path. ``slice`` /
   ``energy``: each ``(b, o)`` chose one scale, so one FFT per ``(b, o)`` instead
-  of one per ``(b, o, scale)``, and the products are taken only for the
-  chosen scale of each pair (``B·O·C`` per frequency instead of ``B·O·C·S``).
+  of one per ``(b, o, scale)``; per chosen scale, kernel spectra only for the
+  channels that chose it and one batched product over the smallest block of
+  (batch, channel) pairs that holds all pairs that chose it (slice pooling
+  usually picks one or two scales, energy pooling a few dominant ones and
+  some stragglers).
 
 At the paper's second layer (batch 16, 16→32, 26 scales) the backward of
-``slice``/``energy`` pooling does ~26× fewer FFTs and products, ``energy``'s
-forward likewise, and every mode avoids writing and re-reading the 144 MB
-stacked output. ``pixel`` keeps most of the unfused cost: its forward needs
-every output map for the per-pixel maximum and its backward one FFT per
-``(b, o, scale)`` (each scale receives the gradient of the pixels it won).
+``slice``/``energy`` pooling does ~26× fewer FFTs (and, when few scales are
+chosen, about as many fewer products), ``energy``'s forward likewise, and every
+mode avoids writing and re-reading the 144 MB stacked output. ``pixel`` keeps
+most of the unfused cost: its forward needs every output map for the per-pixel
+maximum and its backward one FFT per ``(b, o, scale)`` (each scale receives the
+gradient of the pixels it won).
 
 When the layer takes its direct path (forced or chosen by
 :meth:`SiConv2d.resolved_method`) this is plain ``pool(conv(x))``. Forward hooks
