@@ -74,10 +74,10 @@ def siconv_scale_pool(
     ``pixel``, ``(B, O)`` for ``slice``/``energy``).
 
     ``fuse``: ``None`` fuses where that is faster, on the CPU. On CUDA the fused
-    path's loops over chunks and over (batch, channel) pairs cost more kernel
-    launches than the stacked tensor costs memory traffic (H200: a pixel_pool
-    training step took 31 ms fused, 12 ms unfused), so there the two modules run
-    one after the other. ``True`` fuses on any device, ``False`` never.
+    path's loops over chunks of scales cost more kernel launches than the stacked
+    tensor costs memory traffic (H200: a pixel_pool training step took 31 ms
+    fused, 12 ms unfused), so there the two modules run one after the other.
+    ``True`` fuses on any device, ``False`` never.
     """
     conv._check_input(x)
     if fuse is None:
@@ -264,12 +264,19 @@ def _batch_major(spectrum: torch.Tensor, b: int, f: int) -> torch.Tensor:
     return spectrum.transpose(0, 1).contiguous()
 
 
-def _channel_weights(wc: torch.Tensor, out_channels: int, os_: torch.Tensor) -> torch.Tensor:
-    """The complex weights ``(k, k, O·C)`` of output channels ``os_`` only: ``(k, k, n·C)``."""
+def _block_spectra(
+    plan: _Plan, wc: torch.Tensor, out_channels: int, os_: torch.Tensor, s: int, conj: bool
+) -> torch.Tensor:
+    """Kernel spectra of scale ``s`` for output channels ``os_`` only: ``(F, n, C)``.
+
+    ``wc``: all complex weights ``(k, k, O·C)`` (:func:`_complex_weights`); ``conj``
+    as in :func:`siconv_fft._kernel_spectra`.
+    """
     k = wc.shape[0]
-    if len(os_) == out_channels:
-        return wc
-    return wc.view(k, k, out_channels, -1).index_select(2, os_).reshape(k, k, -1)
+    if len(os_) < out_channels:
+        wc = wc.view(k, k, out_channels, -1).index_select(2, os_).reshape(k, k, -1)
+    kc = siconv_fft._kernel_spectra(plan, wc, s, s + 1, conj=conj)
+    return kc.view(plan.nh * plan.fw, len(os_), -1)
 
 
 def _chosen_outputs(
@@ -283,12 +290,10 @@ def _chosen_outputs(
     b, o = idx.shape
     nh, nw, fw, oh, ow = plan.nh, plan.nw, plan.fw, plan.out_h, plan.out_w
     f = nh * fw
-    c = wc.shape[-1] // o
     xfb = _batch_major(xf, b, f)
     yf = torch.zeros(b * o, f, dtype=xf.dtype, device=xf.device)
     for s, bs, os_, chosen in _scale_blocks(idx):
-        wsel = _channel_weights(wc, o, os_)
-        kc = siconv_fft._kernel_spectra(plan, wsel, s, s + 1, conj=False).view(f, len(os_), c)
+        kc = _block_spectra(plan, wc, o, os_, s, conj=False)  # (f, no, C)
         xs = xfb.index_select(0, bs).transpose(0, 1).contiguous()  # (f, nb, C)
         part = torch.bmm(xs, kc.transpose(1, 2))
         part = part * chosen  # (f, nb, no); every pair is chosen by one scale only
@@ -384,8 +389,7 @@ def _slice_backward(plan: _Plan, grads: _Grads, gout: torch.Tensor, idx: torch.T
         gsub = (gf.index_select(0, _block_rows(bs, os_, o)) * chosen.view(-1, 1)).t()
         gsub = gsub.contiguous().view(f, nb, no)
         if gxf is not None:  # Σ_o G_bo · conj(K_oc)
-            wsel = _channel_weights(grads.wc, o, os_)
-            kbar = siconv_fft._kernel_spectra(plan, wsel, s, s + 1, conj=True).view(f, no, c)
+            kbar = _block_spectra(plan, grads.wc, o, os_, s, conj=True)  # (f, no, C)
             gxf.index_add_(1, bs, torch.bmm(gsub, kbar))
         if xf_conj is not None:  # Σ_b G_bo · conj(X_bc), mapped back to the base kernel
             xs = xf_conj.index_select(0, bs).transpose(0, 1).contiguous()  # (f, nb, C)
