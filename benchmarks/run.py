@@ -389,18 +389,21 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
 # --------------------------------------------------------------------------- floor
 
 
-def _transform_ops(size: int, maps: int, scales: int, out: int, device: str):  # noqa: ANN202
-    """The FFT path's transforms of one layer: per scale, inverse (forward pass) and
-    forward (backward pass) 2-D transforms of ``maps`` maps, as ``siconv_fft`` does them."""
+def _transform_ops(spec: dict, device: str):  # noqa: ANN202
+    """The FFT path's transforms of layer ``spec`` (a ``LAYERS`` entry): per scale,
+    the inverse (forward pass) and forward (backward pass) 2-D transforms of all
+    ``B·O`` maps, as ``siconv_fft`` does them."""
+    from scalecnn.layers import expected_num_scales
     from scalecnn.layers.siconv_fft import next_fast_len
 
-    n = next_fast_len(size)
-    spec = torch.randn(n, n // 2 + 1, maps, dtype=torch.complex64, device=device)
+    size, k, maps = spec["size"], spec["k"], BATCH * spec["cout"]
+    scales, out, n = expected_num_scales(size, size, k), size - k + 1, next_fast_len(size)
+    freq = torch.randn(n, n // 2 + 1, maps, dtype=torch.complex64, device=device)
     grad = torch.randn(maps, n, n, device=device)
 
     def inverse() -> None:
         for s in range(scales):
-            y = torch.fft.ifft(spec, dim=0, norm="forward")[s : out - s]
+            y = torch.fft.ifft(freq, dim=0, norm="forward")[s : out - s]
             torch.fft.irfft(y, n=n, dim=1, norm="forward")
 
     def forward() -> None:
@@ -408,6 +411,28 @@ def _transform_ops(size: int, maps: int, scales: int, out: int, device: str):  #
             torch.fft.rfft2(grad)
 
     return inverse, forward
+
+
+def _product_ops(spec: dict, device: str):  # noqa: ANN202
+    """The three batched complex products per scale of layer ``spec`` (output, input
+    gradient, weight gradient), one ``(B, C) @ (C, O)`` per frequency."""
+    from scalecnn.layers import expected_num_scales
+    from scalecnn.layers.siconv_fft import next_fast_len
+
+    n = next_fast_len(spec["size"])
+    freqs, c, o = n * (n // 2 + 1), spec["cin"], spec["cout"]
+    scales = expected_num_scales(spec["size"], spec["size"], spec["k"])
+    xs = torch.randn(freqs, BATCH, c, dtype=torch.complex64, device=device)
+    ks = torch.randn(freqs, c, o, dtype=torch.complex64, device=device)
+    gs = torch.randn(freqs, BATCH, o, dtype=torch.complex64, device=device)
+
+    def products() -> None:
+        for _ in range(scales):
+            torch.bmm(xs, ks)
+            torch.bmm(gs, ks.transpose(1, 2))
+            torch.bmm(gs.transpose(1, 2), xs)
+
+    return products
 
 
 def bench_floor(args: argparse.Namespace) -> dict:
@@ -422,18 +447,9 @@ def bench_floor(args: argparse.Namespace) -> dict:
     FFT on this machine. Layer 1's transforms alone likewise bound its speed-up.
     """
     dev = args.device
-    l1_inv, l1_fwd = _transform_ops(64, BATCH * 16, 29, 58, dev)
-    l2_inv, l2_fwd = _transform_ops(58, BATCH * 32, 26, 52, dev)
-    freqs = 60 * 31
-    xs = torch.randn(freqs, BATCH, 16, dtype=torch.complex64, device=dev)
-    ks = torch.randn(freqs, 16, 32, dtype=torch.complex64, device=dev)
-    gs = torch.randn(freqs, BATCH, 32, dtype=torch.complex64, device=dev)
-
-    def products() -> None:
-        for _ in range(26):
-            torch.bmm(xs, ks)
-            torch.bmm(gs, ks.transpose(1, 2))
-            torch.bmm(gs.transpose(1, 2), xs)
+    l1_inv, l1_fwd = _transform_ops(LAYERS[0], dev)
+    l2_inv, l2_fwd = _transform_ops(LAYERS[1], dev)
+    products = _product_ops(LAYERS[1], dev)
 
     layer1, x1 = _layer(LAYERS[0], "direct", dev)
     fns = {
