@@ -6,6 +6,8 @@ from pathlib import Path
 from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
+from scalecnn.selection import paper_lr_models
+
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
 DATASETS = list(config["datasets"])
@@ -40,6 +42,20 @@ def _check_models():
 _check_models()
 
 
+def _paper_lrs():
+    """The paper's rate of every configuration of a model in paper_lr_models; stops the
+    workflow naming the key when the paper has none (e.g. a plugin model)."""
+    from scalecnn.selection import paper_lrs
+
+    return paper_lrs(
+        [(d, m, e) for d in DATASETS for m in PAPER_LR_MODELS for e in EVALUATIONS]
+    )
+
+
+PAPER_LR_MODELS = paper_lr_models(config.get("paper_lr_models", []), MODELS)
+PAPER_LRS = _paper_lrs()
+
+
 wildcard_constraints:
     data="|".join(DATASETS),
     model="[A-Za-z0-9_]+",
@@ -65,8 +81,11 @@ def basis_file(wildcards):
     return [config["disco"]["basis"]] if wildcards.model == "disco" else []
 
 
-def selection_runs(wildcards):
-    """metrics.json of the selection seeds at every learning rate."""
+def get_selection_runs(wildcards):
+    """metrics.json of the selection seeds at every learning rate; none for a model whose
+    rate is the paper's (config key paper_lr_models)."""
+    if wildcards.model in PAPER_LR_MODELS:
+        return []
     return expand(
         "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
         data=wildcards.data,
@@ -77,8 +96,17 @@ def selection_runs(wildcards):
     )
 
 
+def get_lr_source(wildcards):
+    """Where the select_lr checkpoint takes the rate from: 'paper' or 'selection'."""
+    return "paper" if wildcards.model in PAPER_LR_MODELS else "selection"
+
+
 def chosen_lr(data, model, evaluation):
-    """The learning rate picked by the selection checkpoint (re-evaluates the DAG)."""
+    """The paper's rate for a model in paper_lr_models (known before any job runs, so a dry
+    run lists its trainings); otherwise the rate picked by the selection checkpoint
+    (re-evaluates the DAG)."""
+    if model in PAPER_LR_MODELS:
+        return fmt_lr(PAPER_LRS[(data, model, int(evaluation))])
     record = checkpoints.select_lr.get(
         data=data, model=model, evaluation=evaluation
     ).output[0]

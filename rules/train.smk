@@ -1,5 +1,6 @@
 # Trainings: selection seeds at every learning rate, the selection checkpoint,
-# then the chosen rate's remaining seeds (requested through chosen_runs()).
+# then the chosen rate's remaining seeds (requested through chosen_runs()). For a model in
+# paper_lr_models the checkpoint has no selection runs and records the paper's rate.
 
 
 rule train:
@@ -46,7 +47,7 @@ rule train:
 
 checkpoint select_lr:
     input:
-        selection_runs,
+        get_selection_runs,
     output:
         "results/selection/{data}/{model}/eval{evaluation}.json",
     log:
@@ -57,5 +58,7 @@ checkpoint select_lr:
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
+    params:
+        source=get_lr_source,
     script:
         "../workflow/scripts/select_lr.py"

@@ -106,7 +106,8 @@ def equivariance_table(
 
 
 def selection_table(record_files: Iterable[str | os.PathLike]) -> pd.DataFrame:
-    """``selection.csv``: one row per (data, model, evaluation) with the medians and the choice."""
+    """``selection.csv``: one row per (data, model, evaluation) with the medians, the choice
+    and ``lr_source`` (``selection``, or ``paper`` for a rate taken from the paper)."""
     rows = []
     for f in record_files:
         r = json.loads(Path(f).read_text())
@@ -114,6 +115,7 @@ def selection_table(record_files: Iterable[str | os.PathLike]) -> pd.DataFrame:
         row.update({f"median_val_acc_{lr}": med for lr, med in r["medians"].items()})
         row.update({f"seeds_{lr}": n for lr, n in r["seeds_per_lr"].items()})
         row["chosen_lr"] = r["chosen_lr"]
+        row["lr_source"] = r.get("source", "selection")
         rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
