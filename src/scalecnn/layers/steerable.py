@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalecnn.layers.fft_conv import CONV_METHODS, conv_nd
+
 
 class _SteerableConv(nn.Module):
     """Common part of the steerable layers: basis buffer, coefficients, bias.
@@ -26,6 +28,9 @@ class _SteerableConv(nn.Module):
         basis: ``(F, S, K, K)``.
         stride, padding: of the 2-D convolutions (zero padding).
         bias: learnable bias ``(C_out,)`` (initialised to zero).
+        method: how the 2-D convolutions run (:func:`~scalecnn.layers.fft_conv.conv_nd`):
+            ``auto`` (the FFT path where faster: the 15×15 kernels on the CPU),
+            ``direct`` or ``fft``; stride ≠ 1 always runs direct.
     """
 
     def __init__(
@@ -37,8 +42,12 @@ class _SteerableConv(nn.Module):
         stride: int,
         padding: int,
         bias: bool,
+        method: str = "auto",
     ) -> None:
         super().__init__()
+        if method not in CONV_METHODS:
+            raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+        self.method = method
         if basis.dim() != 4 or basis.shape[-1] != basis.shape[-2]:
             raise ValueError(
                 f"basis must have shape (num_funcs, num_scales, K, K), got {tuple(basis.shape)}"
@@ -83,6 +92,12 @@ class _SteerableConv(nn.Module):
         flat = self.weight @ self.basis.reshape(self.num_funcs, -1)
         return flat.reshape(*self.weight.shape[:-1], self.num_scales, self.kernel_size, -1)
 
+    def _conv(self, x: torch.Tensor, kernel: torch.Tensor, groups: int = 1) -> torch.Tensor:
+        """``F.conv2d(x, kernel, stride, padding, groups)`` by the layer's ``method``."""
+        if self.stride != 1:
+            return F.conv2d(x, kernel, stride=self.stride, padding=self.padding, groups=groups)
+        return conv_nd(x, kernel, None, self.padding, groups, self.method)
+
     def _add_bias(self, y: torch.Tensor) -> torch.Tensor:
         return y if self.bias is None else y + self.bias.view(1, -1, 1, 1, 1)
 
@@ -105,6 +120,7 @@ class SESConv_Z2_H(_SteerableConv):  # noqa: N801  (the SESN name)
         basis: ``(F, S, K, K)``; registered as the buffer ``basis``.
         stride, padding: of the convolution (zero padding).
         bias: add a learnable bias (zeros at init).
+        method: ``auto``, ``direct`` or ``fft`` (see :class:`_SteerableConv`).
 
     Parameters: ``weight (C_out, C_in, F)``, ``bias (C_out,)``.
 
@@ -122,16 +138,24 @@ class SESConv_Z2_H(_SteerableConv):  # noqa: N801  (the SESN name)
         stride: int = 1,
         padding: int = 0,
         bias: bool = True,
+        method: str = "auto",
     ) -> None:
         super().__init__(
-            in_channels, out_channels, (out_channels, in_channels), basis, stride, padding, bias
+            in_channels,
+            out_channels,
+            (out_channels, in_channels),
+            basis,
+            stride,
+            padding,
+            bias,
+            method,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         k = self.kernel_size
         # (C_out, C_in, S, K, K) → (C_out·S, C_in, K, K): output channel o·S + s
         kernel = self.kernels().transpose(1, 2).reshape(-1, self.in_channels, k, k)
-        y = F.conv2d(x, kernel, stride=self.stride, padding=self.padding)
+        y = self._conv(x, kernel)
         b, _, h, w = y.shape
         return self._add_bias(y.view(b, self.out_channels, self.num_scales, h, w))
 
@@ -151,6 +175,7 @@ class SESConv_H_H(_SteerableConv):  # noqa: N801  (the SESN name)
         basis: ``(F, S, K, K)``; registered as the buffer ``basis``.
         stride, padding: of the 2-D convolutions (zero padding).
         bias: add a learnable bias (zeros at init).
+        method: ``auto``, ``direct`` or ``fft`` (see :class:`_SteerableConv`).
 
     Parameters: ``weight (C_out, C_in, scale_size, F)``, ``bias (C_out,)``.
 
@@ -168,6 +193,7 @@ class SESConv_H_H(_SteerableConv):  # noqa: N801  (the SESN name)
         stride: int = 1,
         padding: int = 0,
         bias: bool = True,
+        method: str = "auto",
     ) -> None:
         if scale_size < 1:
             raise ValueError(f"scale_size must be >= 1, got {scale_size}")
@@ -179,6 +205,7 @@ class SESConv_H_H(_SteerableConv):  # noqa: N801  (the SESN name)
             stride,
             padding,
             bias,
+            method,
         )
         self.scale_size = scale_size
 
@@ -202,7 +229,7 @@ class SESConv_H_H(_SteerableConv):  # noqa: N801  (the SESN name)
             x_i = x[:, :, i : i + s].transpose(1, 2).reshape(b, s * c, h, w)
             # (C_out, C_in, S, K, K) → (S·C_out, C_in, K, K): group s uses scale s's kernel
             kernel_i = kernels[:, :, i].permute(2, 0, 1, 3, 4).reshape(-1, c, k, k)
-            y = F.conv2d(x_i, kernel_i, stride=self.stride, padding=self.padding, groups=s)
+            y = self._conv(x_i, kernel_i, groups=s)
             out = y if out is None else out + y
         _, _, h2, w2 = out.shape
         out = out.view(b, s, self.out_channels, h2, w2).transpose(1, 2)

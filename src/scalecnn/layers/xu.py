@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalecnn.layers.fft_conv import CONV_METHODS, conv_nd
 from scalecnn.layers.kanazawa import center_pad_crop
 
 XU_COLUMN_SIZES: tuple[int, ...] = (3, 5, 7, 9, 11)
@@ -41,6 +42,9 @@ class XuConv2d(nn.Module):
         groups: groups of the convolution; the layer expects ``groups · C_in``
             input channels. Use the number of columns to keep columns apart.
         column_sizes: kernel size of every column (default :data:`XU_COLUMN_SIZES`).
+        method: how the convolution runs (:func:`~scalecnn.layers.fft_conv.conv_nd`):
+            ``auto`` (the FFT path where faster: 11×11 kernels on the CPU), ``direct``
+            or ``fft``.
 
     Shapes:
         input ``(B, groups · C_in, H, W)`` → output ``(B, n · C_out, H, W)`` for odd
@@ -55,8 +59,12 @@ class XuConv2d(nn.Module):
         kernel_size: int,
         groups: int = 1,
         column_sizes: Sequence[int] = XU_COLUMN_SIZES,
+        method: str = "auto",
     ) -> None:
         super().__init__()
+        if method not in CONV_METHODS:
+            raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+        self.method = method
         self.column_sizes = tuple(int(t) for t in column_sizes)
         if not self.column_sizes or min(self.column_sizes) < 1:
             raise ValueError(f"column_sizes must be positive sizes, got {column_sizes}")
@@ -109,7 +117,7 @@ class XuConv2d(nn.Module):
         return torch.cat(kernels, dim=0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.column_kernels(), padding=self.padding, groups=self.groups)
+        return conv_nd(x, self.column_kernels(), None, self.padding, self.groups, self.method)
 
 
 class ColumnMaxPool(nn.Module):

@@ -8,6 +8,7 @@ import functools
 from torch import nn
 
 from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d
+from scalecnn.layers.fft_conv import AutoConv3d
 from scalecnn.models.registry import register_model
 from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet, compute_params
 
@@ -49,11 +50,14 @@ def build_conv3d(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """SiConv2d (no pooling) → ReLU → Conv3d(16, 32, (k, k, k)) over (S, H, W) → ReLU →
-    global max over (S, H, W) → linear."""
+    global max over (S, H, W) → linear.
+
+    The Conv3d is an :class:`~scalecnn.layers.fft_conv.AutoConv3d` (the FFT path on the
+    CPU, same parameters and ``state_dict`` keys as ``nn.Conv3d``)."""
     s1, _s2 = compute_params(kernel_size)
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
         SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation),
-        nn.Conv3d(c1, c2, (kernel_size, kernel_size, kernel_size)),
+        AutoConv3d(c1, c2, (kernel_size, kernel_size, kernel_size)),
         num_classes,
     )

@@ -1,0 +1,258 @@
+"""Cross-correlation (``F.conv2d`` / ``F.conv3d``) computed in the frequency domain.
+
+:func:`fft_conv` gives what ``F.conv2d`` or ``F.conv3d`` give for stride 1, no
+dilation, zero padding and any number of groups, with the same gradients (it is
+built from differentiable ``torch.fft`` operations and batched complex
+matrix products, so autograd derives the backward). :func:`conv_nd` picks the
+direct or the FFT path by shape and device; the baselines with large kernels
+(conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and
+disco, Xu's 11×11 columns) call it.
+
+Algorithm
+---------
+For every spatial dimension of size ``N`` with zero padding ``p`` and kernel
+size ``K`` one FFT length ``L ≥ N + p`` (rounded up to a 2·3·5-smooth
+number) is used, so circular wrap-around only ever reads zeros:
+
+1. ``rfftn`` of the (unpadded) input over the spatial dimensions;
+2. ``rfftn`` of the kernel, placed on the length-``L`` grid shifted by ``−p``
+   (so the padding needs no padded input), conjugated (correlation);
+3. per frequency and group one complex matrix product
+   ``(B, C/g) @ (C/g, O/g)``, as one batched matmul with the frequency as the
+   batch dimension (the fastest contraction of several tried, as in
+   :mod:`scalecnn.layers.siconv_fft`);
+4. ``irfftn`` and a crop to the output size ``N + 2p − K + 1``; the bias is
+   added to the DC bin before the inverse transform (scaled by ``L``'s volume),
+   so it costs no pass over the output.
+
+Work: ``O(B·(C+O)·L^d·log L^d)`` for the transforms and ``B·C·O/g·L^d/2``
+complex multiply-adds, against ``B·C·O/g·N'^d·K^d`` real multiply-adds of the
+direct path: for conv3d's ``(16, 29, 58, 58) → (32, 23, 52, 52)`` with a
+``7³`` kernel that is ≈ 0.46·10⁹ complex against 1.75·10¹¹ real
+multiply-adds per forward at batch 16. The float32 result differs from the
+direct one by ~10⁻⁶ of its range.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scalecnn.layers.siconv_fft import next_fast_len
+
+__all__ = ["CONV_METHODS", "AutoConv3d", "conv_nd", "fft_conv", "fft_is_faster"]
+
+CONV_METHODS = ("auto", "direct", "fft")
+
+# Below this many direct multiply-adds per (output value, input channel of the group)
+# — the kernel volume — the direct path wins on the CPU (measured at the paper's
+# shapes: 7×7 direct 2-D convolutions are near the CPU's peak, 11×11 and larger, and
+# every 3-D kernel of 3×3×3 and up, are faster in the frequency domain).
+_CPU_MIN_KERNEL_VOLUME = 100
+
+
+def _as_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
+    if isinstance(value, int):
+        return (value,) * dims
+    value = tuple(int(v) for v in value)
+    if len(value) != dims:
+        raise ValueError(f"{name} needs {dims} values, got {value}")
+    return value
+
+
+def _fft_lengths(
+    sizes: Sequence[int], kernel: Sequence[int], padding: Sequence[int]
+) -> tuple[int, ...]:
+    """FFT length per spatial dimension: the smallest 2·3·5-smooth ``L ≥ N + p, K``."""
+    return tuple(
+        next_fast_len(max(n + p, k)) for n, k, p in zip(sizes, kernel, padding, strict=True)
+    )
+
+
+def _leading_dfts(
+    n: int, k: int, p: int, length: int, m: int, dtype: torch.dtype, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """DFT matrices of the leading spatial dimension of a 3-D correlation.
+
+    Returns ``(forward (L, n), kernel (L, k), inverse (m, L))``: the input's DFT,
+    the conjugate DFT of the kernel placed at offset ``−p`` (correlation), and the
+    first ``m`` rows of the inverse DFT (the kept outputs only).
+    """
+    u = torch.arange(length, dtype=torch.float64)[:, None]
+    phase = 2j * math.pi / length
+    forward = torch.exp(-phase * u * torch.arange(n, dtype=torch.float64))
+    kernel = torch.exp(phase * u * (torch.arange(k, dtype=torch.float64) - p))
+    inverse = torch.exp(phase * torch.arange(m, dtype=torch.float64)[:, None] * u.T) / length
+    return tuple(a.to(dtype=dtype, device=device) for a in (forward, kernel, inverse))
+
+
+def _place_kernel(
+    weight: torch.Tensor, lengths: Sequence[int], padding: Sequence[int]
+) -> torch.Tensor:
+    """The kernel zero-padded to the last two dimensions' FFT grid and shifted by
+    ``−padding`` there (circularly), so that the correlation needs no padded input."""
+    (l1, l2), (p1, p2) = lengths[-2:], padding[-2:]
+    placed = F.pad(weight, (0, l2 - weight.shape[-1], 0, l1 - weight.shape[-2]))
+    if p1 or p2:
+        placed = torch.roll(placed, shifts=(-p1, -p2), dims=(-2, -1))
+    return placed
+
+
+def _group_major(t: torch.Tensor, groups: int) -> torch.Tensor:
+    """``(F, R, groups·c)`` → ``(groups·F, R, c)`` (the batched-matmul layout of groups)."""
+    if groups == 1:
+        return t
+    f, r, gc = t.shape
+    return t.reshape(f, r, groups, gc // groups).permute(2, 0, 1, 3).reshape(-1, r, gc // groups)
+
+
+def _check(x: torch.Tensor, weight: torch.Tensor, groups: int) -> None:
+    dims = x.dim() - 2
+    if dims not in (2, 3) or weight.dim() != dims + 2:
+        raise ValueError(
+            f"fft_conv needs a (B, C, *N) input with 2 or 3 spatial dimensions and a "
+            f"matching (O, C/groups, *K) weight, got {tuple(x.shape)} and {tuple(weight.shape)}"
+        )
+    c, (o, cg) = x.shape[1], weight.shape[:2]
+    if groups < 1 or o % groups or cg * groups != c:
+        raise ValueError(
+            f"groups={groups} does not fit {c} input channels and weight {tuple(weight.shape)}"
+        )
+
+
+def fft_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    padding: int | Sequence[int] = 0,
+    groups: int = 1,
+) -> torch.Tensor:
+    """``F.conv2d``/``F.conv3d(x, weight, bias, stride=1, padding, groups=groups)`` by FFT.
+
+    Args:
+        x: ``(B, C, *N)`` with 2 or 3 spatial dimensions.
+        weight: ``(O, C/groups, *K)``.
+        bias: ``(O,)`` or ``None``.
+        padding: zero padding per spatial dimension (an int for all).
+        groups: channel groups (``C`` and ``O`` divisible by it).
+
+    Returns:
+        ``(B, O, *(N + 2·padding − K + 1))`` in ``x``'s dtype (half precisions are
+        computed in float32).
+    """
+    _check(x, weight, groups)
+    dims = x.dim() - 2
+    (b, c), (o, cg) = x.shape[:2], weight.shape[:2]
+    sizes, kernel = tuple(x.shape[2:]), tuple(weight.shape[2:])
+    padding = _as_tuple(padding, dims, "padding")
+    out = tuple(n + 2 * p - k + 1 for n, k, p in zip(sizes, kernel, padding, strict=True))
+    if min(out) < 1:
+        raise ValueError(f"kernel {kernel} with padding {padding} is larger than the input {sizes}")
+    dtype = x.dtype
+    work = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    lengths = _fft_lengths(sizes, kernel, padding)
+    l1, l2 = lengths[-2:]
+    f2 = l2 // 2 + 1
+    plane = l1 * f2  # frequencies of the last two dimensions (rfft2)
+
+    # spectra over the last two dimensions, then (3-D) the leading one by DFT matmuls,
+    # laid out frequency-major: x (F, B, C), kernel (F, C/g, O)
+    xs = torch.fft.rfft2(x.to(work), s=(l1, l2))  # (B, C, [N0,] L1, f2)
+    ws = torch.fft.rfft2(_place_kernel(weight.to(work), lengths, padding)).conj()
+    if dims == 2:
+        xm = xs.reshape(b, c, plane).permute(2, 0, 1)
+        wm = ws.reshape(o, cg, plane).permute(2, 1, 0)
+    else:
+        fwd, ker, inv = _leading_dfts(
+            sizes[0], kernel[0], padding[0], lengths[0], out[0], xs.dtype, x.device
+        )
+        xt = xs.reshape(b * c, sizes[0], plane).permute(1, 2, 0).reshape(sizes[0], -1)
+        xm = (fwd @ xt).view(lengths[0] * plane, b, c)
+        wt = ws.reshape(o * cg, kernel[0], plane).permute(1, 2, 0).reshape(kernel[0], -1)
+        wm = (ker @ wt).view(lengths[0] * plane, o, cg).transpose(1, 2)
+    nfreq = xm.shape[0]
+    ym = torch.bmm(_group_major(xm, groups).contiguous(), _group_major(wm, groups).contiguous())
+    if groups > 1:  # (g·F, B, O/g) → (F, B, O)
+        ym = ym.reshape(groups, nfreq, b, o // groups).permute(1, 2, 0, 3).reshape(nfreq, b, o)
+    if dims == 3:  # inverse DFT along the leading dimension, kept outputs only
+        ym = inv @ ym.reshape(lengths[0], -1)
+    ym = ym.reshape(-1, plane, b, o)  # (leading outputs or 1, F, B, O)
+    if bias is not None:  # on the DC bin of every map: +bias·L1·L2 after the inverse
+        ym = torch.cat([ym[:, :1] + bias.to(work) * (l1 * l2), ym[:, 1:]], dim=1)
+    ys = ym.reshape(-1, l1, f2, b, o).permute(3, 4, 0, 1, 2)  # (B, O, lead, L1, f2)
+    if dims == 2:
+        ys = ys.squeeze(2)
+    y = torch.fft.irfft2(ys, s=(l1, l2))
+    return y[..., : out[-2], : out[-1]].to(dtype)
+
+
+def fft_is_faster(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether :func:`fft_conv` is expected to beat the direct convolution.
+
+    On the CPU: kernels of at least 100 elements per (output, input) channel pair
+    (11×11 and up in 2-D, 5×5×5 and up in 3-D). On other devices the direct path
+    (cuDNN), which has not been measured against this FFT path there.
+    """
+    if x.device.type != "cpu":
+        return False
+    return math.prod(weight.shape[2:]) >= _CPU_MIN_KERNEL_VOLUME
+
+
+def conv_nd(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    method: str = "auto",
+) -> torch.Tensor:
+    """A stride-1 2-D or 3-D convolution by the ``direct`` path (``F.conv2d``/``F.conv3d``),
+    the ``fft`` path (:func:`fft_conv`) or the one ``auto`` expects to be faster.
+
+    Shapes as ``F.conv2d``/``F.conv3d``: ``(B, C, *N)``, ``(O, C/groups, *K)`` →
+    ``(B, O, *(N + 2·padding − K + 1))``.
+    """
+    if method not in CONV_METHODS:
+        raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+    if method == "fft" or (method == "auto" and fft_is_faster(x, weight)):
+        return fft_conv(x, weight, bias, padding, groups)
+    direct = F.conv3d if x.dim() == 5 else F.conv2d
+    return direct(x, weight, bias, padding=padding, groups=groups)
+
+
+class AutoConv3d(nn.Conv3d):
+    """``nn.Conv3d`` (stride 1, zero padding, no dilation) computed by :func:`conv_nd`.
+
+    Same parameters (``weight (O, C/groups, *K)``, ``bias (O,)``), initialisation
+    and ``state_dict`` keys as ``nn.Conv3d``, so checkpoints of either load into
+    the other. ``method``: ``auto`` (FFT where :func:`fft_is_faster`), ``direct``
+    or ``fft``.
+
+    Shapes: ``(B, C, D, H, W)`` → ``(B, O, D + 2p − K + 1, …)``.
+    """
+
+    def __init__(self, *args: object, method: str = "auto", **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        if method not in CONV_METHODS:
+            raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+        unsupported = (
+            self.stride != (1, 1, 1)
+            or self.dilation != (1, 1, 1)
+            or self.padding_mode != "zeros"
+            or isinstance(self.padding, str)
+        )
+        if unsupported and method == "fft":
+            raise ValueError("method='fft' needs stride 1, no dilation and numeric zero padding")
+        self.method = "direct" if unsupported else method
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, method={self.method}"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.method == "direct":
+            return super().forward(x)
+        return conv_nd(x, self.weight, self.bias, self.padding, self.groups, self.method)
