@@ -4,6 +4,8 @@
 #   snakemake --cores N results/tables/runs.csv            one artefact and what it needs
 #   snakemake --cores N results/figures/fig4_accuracy.pdf  one figure and what it needs
 #   snakemake --report report.zip                          figures and tables with captions
+#   snakemake --cores 2 --configfile config/reproduce_emoji.yaml record
+#                                                          docs/reproduction.md from the run
 
 
 if not workflow.config_settings.configfiles:
@@ -18,6 +20,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
+include: "rules/reproduce.smk"
 
 
 report: "workflow/report/workflow.rst"
@@ -27,3 +30,4 @@ rule all:
     input:
         all_tables(),
         all_figures(),
+        verdict_targets(),

@@ -188,6 +188,29 @@ def indices_configurations():
     return configurations([ix["data"]], ix["models"], [ix["evaluation"]])
 
 
+def get_verdict_metrics(wildcards):
+    """metrics.json of the reported runs of every model for the verdict's (data, evaluation)."""
+    evaluation = int(wildcards.evaluation)
+    if evaluation not in EVALUATIONS:
+        raise ValueError(
+            f"verdict for {wildcards.data} eval{evaluation}: config 'evaluations' has "
+            f"{EVALUATIONS}"
+        )
+    return chosen_files(
+        configurations([wildcards.data], None, [evaluation]), "metrics.json"
+    )
+
+
+def verdict_targets():
+    """The verdict tables and figures of every (data, evaluation) of the config."""
+    return [
+        f"results/reproduction/{d}_eval{e}{suffix}"
+        for d in DATASETS
+        for e in EVALUATIONS
+        for suffix in (".csv", "_runs.csv", ".pdf", ".png")
+    ]
+
+
 def all_tables():
     tables = [
         "results/tables/runs.csv",

@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 import yaml
 from wfutil import REPO, job_counts, snakemake
 
@@ -68,3 +69,91 @@ def test_model_without_paper_rate_fails_naming_the_key(workdir):
     assert "paper_lr_models" in proc.stderr + proc.stdout
     assert "emoji/my_net/eval2" in proc.stderr + proc.stdout
     assert not (workdir / "results").exists()
+
+
+# --------------------------------------------------------------------------- faked results
+# Our test accuracies per model (seeds 1..3) of a tiny faked emoji Mid2Rest study; the paper's
+# means (paper_runs_summary.csv): standard 39.109 ± 3.667, pixel_pool 76.613 ± 3.86, xu
+# 40.274 ± 3.861 (50 runs each).
+# None: a run stopped by a non-finite loss (status nonfinite, no test accuracy).
+FAKE_ACCS = {
+    "standard": [37.0, 39.0, 41.0],
+    "pixel_pool": [20.0, 22.0, 24.0],
+    "xu": [40.0, None, None],
+}
+
+
+def fake_study(workdir, accs=FAKE_ACCS):
+    """A config with the paper's rates and the files its trainings would have written (data
+    first, so that nothing is older than its input). Returns the config path."""
+    import json
+
+    cfg = yaml.safe_load(REPRODUCE.read_text())
+    cfg.update(
+        models=list(accs),
+        datasets={"emoji": {"source": "generate", "repetitions": max(map(len, accs.values()))}},
+        equivariance={**cfg["equivariance"], "models": []},
+        indices={**cfg["indices"], "models": []},
+    )
+    path = workdir / "fake.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    data = workdir / "results" / "data" / "emoji.npz"
+    data.parent.mkdir(parents=True)
+    data.write_bytes(b"x")
+    for model, values in accs.items():
+        for seed, acc in enumerate(values, 1):
+            run = workdir / f"results/runs/emoji/{model}/eval2/lr0.001/seed{seed}"
+            run.mkdir(parents=True)
+            for name in ("history.csv", "model.pt", "predictions.npy"):
+                (run / name).write_text("x")
+            metrics = {
+                "params": {
+                    "data_name": "emoji",
+                    "model": model,
+                    "evaluation": 2,
+                    "lr": 0.001,
+                    "seed": seed,
+                    "kernel_size": 7,
+                    "interpolation": "bicubic",
+                },
+                "status": "ok" if acc is not None else "nonfinite",
+                "best_val_acc": 100.0,
+                "test_acc": acc,
+                "test_loss": 1.0,
+                "epochs": 20,
+                "best_epoch": 10,
+                "train_time_last_epoch": 3.0,
+                "train_time_mean": 3.0,
+            }
+            (run / "metrics.json").write_text(json.dumps(metrics))
+    return path
+
+
+def test_verdict_rule_on_a_faked_result_set(workdir):
+    import pandas as pd
+
+    cfg = fake_study(workdir)
+    targets = ["results/reproduction/emoji_eval2.csv", "results/tables/selection.csv"]
+    proc = snakemake(workdir, "--cores", "1", *targets, "--configfile", cfg)
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert "train" not in counts  # the faked runs are taken as they are
+    assert counts["verdict"] == 1
+    assert counts["select_lr"] == 3  # records of the paper's rate
+    table = pd.read_csv(workdir / "results/reproduction/emoji_eval2.csv")
+    assert table["model"].tolist() == ["standard", "pixel_pool", "xu"]
+    row = table.set_index("model")
+    assert row.at["standard", "ours_mean"] == 39.0
+    assert row.at["standard", "ours_std"] == 2.0
+    assert row.at["standard", "diff"] == pytest.approx(39.0 - 39.109)
+    assert row.to_dict("index")["standard"]["verdict"] == "consistent"
+    assert row.at["pixel_pool", "verdict"] == "differs"
+    assert row.at["xu", "verdict"] == "insufficient"
+    runs = pd.read_csv(workdir / "results/reproduction/emoji_eval2_runs.csv")
+    assert len(runs) == 9
+    assert runs["status"].tolist().count("nonfinite") == 2
+    assert set(runs["train_seconds"]) == {60.0}  # 20 epochs × 3 s
+    for suffix in (".png", ".pdf"):
+        assert (workdir / f"results/reproduction/emoji_eval2{suffix}").stat().st_size > 1000
+    selection = pd.read_csv(workdir / "results/tables/selection.csv")
+    assert selection["lr_source"].tolist() == ["paper"] * 3
+    assert selection["chosen_lr"].tolist() == [0.001] * 3

@@ -1,0 +1,155 @@
+"""The reproduction verdict: Welch test and Spearman correlation checked by hand."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.figure import Figure
+from scipy import stats
+
+from scalecnn.plots import style
+from scalecnn.plots.reproduction import plot_reproduction
+from scalecnn.reproduction import (
+    RUN_COLUMNS,
+    VERDICT_COLUMNS,
+    rank_correlation,
+    reproduction_runs,
+    verdict_table,
+    welch_p_value,
+)
+
+
+def _runs(rows):
+    """A runs.csv-like frame from (model, seed, test_acc, status) tuples (data emoji, eval 2)."""
+    return pd.DataFrame(
+        [
+            {
+                "data": "emoji",
+                "model": m,
+                "evaluation": 2,
+                "lr": 0.001,
+                "seed": s,
+                "status": status,
+                "test_acc": acc,
+                "epochs": 10 + s,
+                "best_epoch": s,
+                "train_time_mean": 2.0,
+            }
+            for m, s, acc, status in rows
+        ]
+    )
+
+
+PAPER = pd.DataFrame(
+    {
+        "data": ["emoji", "emoji", "emoji", "mnist"],
+        "model": ["standard", "pixel_pool", "xu", "standard"],
+        "evaluation": [2, 2, 2, 2],
+        "runs": [4, 50, 50, 25],
+        "lr": [0.001] * 4,
+        "test_acc_mean": [5.0, 76.0, 40.0, 99.0],
+        "test_acc_std": [2.0, 4.0, 4.0, 1.0],
+    }
+)
+
+
+def test_welch_t_and_df_by_hand():
+    # ours 1, 2, 3: mean 2, s^2 = 1, n 3; paper mean 5, s 2, n 4
+    # se^2 = 1/3 + 4/4 = 4/3; t = -3 / sqrt(4/3) = -2.598
+    # df = (4/3)^2 / ((1/3)^2 / 2 + 1^2 / 3) = (16/9) / (7/18) = 32/7
+    t = -3 / math.sqrt(4 / 3)
+    df = 32 / 7
+    expected = 2 * stats.t.sf(abs(t), df)
+    assert welch_p_value(2.0, 1.0, 3, 5.0, 2.0, 4) == pytest.approx(expected, rel=1e-12)
+    assert 0.04 < expected < 0.06  # t = -2.6 on 4.6 degrees of freedom
+
+
+def test_verdict_table_columns_statistics_and_verdicts():
+    runs = _runs(
+        [
+            ("standard", 1, 1.0, "ok"),
+            ("standard", 2, 2.0, "ok"),
+            ("standard", 3, 3.0, "ok"),
+            ("pixel_pool", 1, 10.0, "ok"),
+            ("pixel_pool", 2, 12.0, "ok"),
+            ("xu", 1, 41.0, "ok"),
+            ("xu", 2, 5.0, "nonfinite"),  # excluded: one ok seed left
+            ("my_net", 1, 50.0, "ok"),
+            ("my_net", 2, 52.0, "ok"),
+        ]
+    )
+    table = verdict_table(runs, "emoji", 2, PAPER)
+    assert list(table.columns) == VERDICT_COLUMNS
+    assert table["model"].tolist() == ["standard", "pixel_pool", "xu", "my_net"]  # paper order
+    std = table.set_index("model")
+    assert std.at["standard", "seeds"] == 3
+    assert std.at["standard", "ours_mean"] == pytest.approx(2.0)
+    assert std.at["standard", "ours_std"] == pytest.approx(1.0)
+    assert std.at["standard", "diff"] == pytest.approx(-3.0)
+    assert std.at["standard", "paper_runs"] == 4
+    # p = 0.05 (by hand above) >= 0.01
+    assert std.at["standard", "p_value"] == pytest.approx(
+        2 * stats.t.sf(3 / math.sqrt(4 / 3), 32 / 7)
+    )
+    assert std.at["standard", "verdict"] == "consistent"
+    # pixel_pool: mean 11, s = sqrt(2); far below 76 -> differs
+    assert std.at["pixel_pool", "ours_std"] == pytest.approx(math.sqrt(2))
+    assert std.at["pixel_pool", "p_value"] < 0.01
+    assert std.at["pixel_pool", "verdict"] == "differs"
+    # xu: one ok seed -> std undefined, no test
+    assert std.at["xu", "seeds"] == 1
+    assert std.at["xu", "ours_mean"] == 41.0
+    assert np.isnan(std.at["xu", "ours_std"]) and np.isnan(std.at["xu", "p_value"])
+    assert std.at["xu", "verdict"] == "insufficient"
+    # a model the paper lacks
+    assert std.at["my_net", "verdict"] == "no paper value"
+    assert pd.isna(std.at["my_net", "paper_runs"])
+
+
+def test_spearman_on_a_known_ranking():
+    table = pd.DataFrame(
+        {
+            "ours_mean": [10.0, 20.0, 30.0, 40.0, 50.0],
+            "paper_mean": [1.0, 3.0, 2.0, 4.0, np.nan],  # the last model is left out
+        }
+    )
+    # ranks 1 2 3 4 vs 1 3 2 4: sum d^2 = 2, rho = 1 - 6 * 2 / (4 * (16 - 1)) = 0.8
+    corr = rank_correlation(table)
+    assert corr.n == 4
+    assert corr.rho == pytest.approx(0.8)
+    assert np.isnan(rank_correlation(table.iloc[:1]).rho)
+
+
+def test_reproduction_runs_table():
+    runs = _runs([("xu", 2, 40.0, "ok"), ("standard", 1, 30.0, "ok"), ("xu", 1, 41.0, "ok")])
+    table = reproduction_runs(runs, "emoji", 2)
+    assert list(table.columns) == RUN_COLUMNS
+    assert table[["model", "seed"]].values.tolist() == [["standard", 1], ["xu", 1], ["xu", 2]]
+    # train_seconds = mean epoch time 2 s × (10 + seed) epochs
+    assert table["train_seconds"].tolist() == [22.0, 22.0, 24.0]
+    mixed = pd.concat([runs, runs.assign(lr=0.01, seed=9)])
+    with pytest.raises(ValueError, match="several"):
+        reproduction_runs(mixed, "emoji", 2)
+    with pytest.raises(ValueError, match="no runs"):
+        reproduction_runs(runs, "mnist", 2)
+
+
+def test_figure_marks_the_models_that_differ():
+    runs = _runs(
+        [("standard", s, a, "ok") for s, a in ((1, 1.0), (2, 2.0), (3, 3.0))]
+        + [("pixel_pool", s, a, "ok") for s, a in ((1, 10.0), (2, 12.0))]
+    )
+    table = verdict_table(runs, "emoji", 2, PAPER)
+    fig = plot_reproduction(
+        table, reproduction_runs(runs), data="emoji", evaluation=2, note="a note"
+    )
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    assert labels == [style.model_label("standard"), style.model_label("pixel_pool") + " *"]
+    assert len(ax.containers) == 2  # one paper error bar per model
+    texts = " ".join(t.get_text() for t in fig.texts)
+    assert "a note" in texts
+    with pytest.raises(ValueError, match="empty"):
+        plot_reproduction(table.iloc[:0], runs, data="emoji", evaluation=2)
