@@ -6,6 +6,7 @@ from pathlib import Path
 from snakemake.exceptions import IncompleteCheckpointException
 from snakemake.utils import validate
 
+from scalecnn.protocol import protocol_note, protocol_values
 from scalecnn.selection import paper_lr_models
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
@@ -209,6 +210,44 @@ def verdict_targets():
         for e in EVALUATIONS
         for suffix in (".csv", "_runs.csv", ".pdf", ".png")
     ]
+
+
+PROTOCOL = protocol_values(config)
+RECORD_PAIRS = [(d, e) for d in DATASETS for e in EVALUATIONS]
+NOTES = "docs/reproduction_notes.md"
+
+
+def protocol_text(data=None):
+    """How the config's protocol differs from the paper's (scalecnn.protocol), one line."""
+    return protocol_note(PROTOCOL, data)
+
+
+def get_verdict_note(wildcards):
+    """The protocol line written under the verdict figure of wildcards.data."""
+    return protocol_text(wildcards.data)
+
+
+def record_files(folder, suffix):
+    """{folder}/{data}_eval{E}{suffix} of every (data, evaluation) of the record."""
+    return [f"{folder}/{d}_eval{e}{suffix}" for d, e in RECORD_PAIRS]
+
+
+def get_record_notes(wildcards):
+    """The hand-written notes included in the record, when the file exists."""
+    return [NOTES] if os.path.exists(NOTES) else []
+
+
+def config_name():
+    """The config file(s) of this invocation, relative to the workflow when inside it."""
+    files = [str(f) for f in workflow.config_settings.configfiles] or [
+        "config/config.yaml"
+    ]
+    base = os.path.abspath(workflow.basedir)
+    rel = [
+        os.path.relpath(f, base) if os.path.abspath(f).startswith(base + os.sep) else f
+        for f in files
+    ]
+    return " ".join(rel)
 
 
 def all_tables():

@@ -26,6 +26,38 @@ rule verdict:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
     params:
-        note="",
+        note=get_verdict_note,
     script:
         "../workflow/scripts/verdict.py"
+
+
+rule record:
+    input:
+        csvs=record_files("results/reproduction", ".csv"),
+        runs=record_files("results/reproduction", "_runs.csv"),
+        pngs=record_files("results/reproduction", ".png"),
+        compare="results/figures/compare_paper_generalization.png",
+        notes=get_record_notes,
+    output:
+        md="docs/reproduction.md",
+        csvs=record_files("docs/reproduction", ".csv"),
+        runs=record_files("docs/reproduction", "_runs.csv"),
+        pngs=record_files("docs/reproduction", ".png"),
+        compare="docs/reproduction/compare_paper_generalization.png",
+    log:
+        "results/logs/reproduction/record.log",
+    conda:
+        "../envs/plots.yaml"
+    threads: 1
+    resources:
+        mem_mb=res("light", "mem_mb"),
+        runtime=res("light", "runtime"),
+    params:
+        pairs=RECORD_PAIRS,
+        protocol=PROTOCOL,
+        bench_dir="results/benchmarks",
+        repo=workflow.basedir,
+        configfile=config_name(),
+        threads=res("train", "threads"),
+    script:
+        "../workflow/scripts/record.py"

@@ -126,6 +126,11 @@ def fake_study(workdir, accs=FAKE_ACCS):
                 "train_time_mean": 3.0,
             }
             (run / "metrics.json").write_text(json.dumps(metrics))
+            sizes = ",".join(f"s{size}" for size in range(17, 65))
+            values = ",".join(["0.5"] * 48)
+            (run / "generalization.csv").write_text(
+                f"model,data,eval,lr,seed,{sizes}\n{model},emoji,2,0.001,{seed},{values}\n"
+            )
     return path
 
 
@@ -157,3 +162,54 @@ def test_verdict_rule_on_a_faked_result_set(workdir):
     selection = pd.read_csv(workdir / "results/tables/selection.csv")
     assert selection["lr_source"].tolist() == ["paper"] * 3
     assert selection["chosen_lr"].tolist() == [0.001] * 3
+
+
+def _benchmark(workdir, rel, seconds):
+    path = workdir / "results" / "benchmarks" / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:00\t1.0\n")
+
+
+def test_record_on_a_faked_result_set(workdir):
+    import pandas as pd
+
+    cfg = fake_study(workdir)
+    # two trainings of the study and one of another configuration (not counted)
+    _benchmark(workdir, "train/emoji/standard/eval2/lr0.001/seed1.tsv", 100.0)
+    _benchmark(workdir, "train/emoji/xu/eval2/lr0.001/seed1.tsv", 50.0)
+    _benchmark(workdir, "train/emoji/xu/eval2/lr0.01/seed1.tsv", 1000.0)
+    notes = "Xu et al.: *hand-written* explanation.\n"
+    (workdir / "docs").mkdir()
+    (workdir / "docs" / "reproduction_notes.md").write_text(notes)
+
+    # the record is no part of rule all
+    dry = snakemake(workdir, "-n", "--cores", "1", "--configfile", cfg).stdout
+    assert "rule record" not in dry and "docs/reproduction.md" not in dry
+
+    proc = snakemake(workdir, "--cores", "1", "record", "--configfile", cfg)
+    counts = job_counts(proc.stdout + proc.stderr)
+    assert counts["record"] == 1 and "train" not in counts
+    docs = workdir / "docs"
+    for name in ("emoji_eval2.csv", "emoji_eval2_runs.csv", "emoji_eval2.png"):
+        assert (docs / "reproduction" / name).stat().st_size > 100, name
+    assert (docs / "reproduction" / "compare_paper_generalization.png").stat().st_size > 1000
+    pd.testing.assert_frame_equal(
+        pd.read_csv(docs / "reproduction" / "emoji_eval2.csv"),
+        pd.read_csv(workdir / "results/reproduction/emoji_eval2.csv"),
+    )
+    assert not list(docs.rglob(".*.tmp*"))  # no temporary files left
+    md = (docs / "reproduction.md").read_text()
+    assert "Do not edit by hand" in md
+    assert "git commit: `" in md
+    assert "fake.yaml" in md
+    assert "torch threads per training: 1" in md
+    # time per rule family: train = 100 s + 50 s over 2 jobs (the lr0.01 run is not ours)
+    assert "| train | 2 | 2 min 30 s | 1 min 15 s | 1 min 40 s |" in md
+    assert "Protocol: **the paper's protocol, 3 seeds (paper: 50)**" in md
+    assert "| Standard | 3 | 39.00 | 2.00 | 39.11 | 3.67 | 50 | -0.11 |" in md
+    assert "1 of 2 model(s) tested are consistent" in md
+    assert "Pixel pool differs: ours 22.00 % vs the paper's 76.61 % (-54.61 pp, below" in md
+    assert "Too few ok seeds for the test: Xu et al. (1 ok seed(s))" in md
+    assert "](reproduction/emoji_eval2.png)" in md
+    assert "](reproduction/compare_paper_generalization.png)" in md
+    assert md.rstrip().endswith(notes.rstrip())

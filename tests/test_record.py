@@ -1,0 +1,157 @@
+"""The reproduction record: environment, benchmark times and generated text."""
+
+import os
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from scalecnn.record import (
+    RecordInputs,
+    cpu_model,
+    findings,
+    fmt_duration,
+    git_commit,
+    read_benchmarks,
+    render_record,
+    time_per_family,
+    wall_seconds,
+)
+
+
+def _bench(root, rel, seconds, end):
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"s\th:m:s\tmax_rss\n{seconds}\t0:00:00\t1.0\n")
+    os.utime(path, (end, end))
+
+
+def test_benchmark_times_by_family_and_wall_time(tmp_path):
+    _bench(tmp_path, "train/emoji/standard/eval2/lr0.001/seed1.tsv", 100.0, end=1_000.0)
+    _bench(tmp_path, "train/emoji/standard/eval2/lr0.001/seed2.tsv", 300.0, end=1_200.0)
+    _bench(tmp_path, "train/emoji/standard/eval2/lr0.01/seed1.tsv", 5.0, end=5_000.0)
+    _bench(tmp_path, "figures/fig4_accuracy.tsv", 20.0, end=1_250.0)
+    ours = {("emoji", "standard", 2, "0.001", s) for s in (1, 2)}
+    bench = read_benchmarks(tmp_path, ours)
+    assert sorted(bench["path"]) == [
+        "figures/fig4_accuracy.tsv",
+        "train/emoji/standard/eval2/lr0.001/seed1.tsv",
+        "train/emoji/standard/eval2/lr0.001/seed2.tsv",
+    ]
+    fam = time_per_family(bench).set_index("family")
+    assert fam.at["train", "jobs"] == 2
+    assert fam.at["train", "total_s"] == 400.0
+    assert fam.at["train", "mean_s"] == 200.0
+    assert fam.at["train", "max_s"] == 300.0
+    assert fam.at["figures", "total_s"] == 20.0
+    # first start: 1000 - 100 = 900 (seed2 started at 1200 - 300 = 900 too); last end 1250
+    assert wall_seconds(bench) == pytest.approx(350.0)
+    assert len(read_benchmarks(tmp_path)) == 4  # without a filter: every file
+    assert np.isnan(wall_seconds(bench.iloc[:0]))
+
+
+@pytest.mark.parametrize(
+    "seconds,text",
+    [(12.34, "12.3 s"), (185, "3 min 05 s"), (3725, "1 h 02 min"), (float("nan"), "–")],
+)
+def test_fmt_duration(seconds, text):
+    assert fmt_duration(seconds) == text
+
+
+def test_git_commit_marks_a_dirty_tree_but_not_the_record(tmp_path):
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True)
+
+    git("init", "-q")
+    git("config", "user.email", "t@example.org")
+    git("config", "user.name", "t")
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "a.txt").write_text("a")
+    (tmp_path / "docs" / "reproduction.md").write_text("old")
+    git("add", "a.txt", "docs/reproduction.md")
+    git("commit", "-q", "-m", "one")
+    head = subprocess.run(
+        ["git", "-C", str(tmp_path), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    assert git_commit(tmp_path) == head
+    (tmp_path / "docs" / "reproduction.md").write_text("regenerated")
+    (tmp_path / "untracked.txt").write_text("x")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "a.txt").write_text("changed")
+    assert git_commit(tmp_path) == head + "-dirty"
+    assert git_commit(tmp_path / "nonexistent") == "unknown"
+
+
+def test_cpu_model_from_cpuinfo(tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nmodel name\t: Test CPU @ 2.0GHz\nflags\t: x\n")
+    assert cpu_model(info) == "Test CPU @ 2.0GHz"
+    assert cpu_model(tmp_path / "missing")  # falls back to platform, never empty
+
+
+def _verdict():
+    return pd.DataFrame(
+        {
+            "model": ["standard", "xu", "disco"],
+            "seeds": [3, 3, 1],
+            "ours_mean": [40.0, 60.0, 70.0],
+            "ours_std": [1.0, 2.0, np.nan],
+            "paper_mean": [39.1, 40.3, 73.5],
+            "paper_std": [3.7, 3.9, 3.5],
+            "paper_runs": [50, 50, 50],
+            "diff": [0.9, 19.7, -3.5],
+            "p_value": [0.3, 0.004, np.nan],
+            "verdict": ["consistent", "differs", "insufficient"],
+        }
+    )
+
+
+def test_findings_are_generated_from_the_table():
+    lines = findings(_verdict())
+    assert lines[0].startswith("1 of 2 model(s) tested are consistent")
+    assert "Xu et al. differs: ours 60.00 % vs the paper's 40.30 % (+19.70 pp, above; " in lines[1]
+    assert "p = 0.004" in lines[1]
+    assert lines[2] == "Too few ok seeds for the test: DISCO (1 ok seed(s))."
+    consistent = _verdict().iloc[:1]
+    assert findings(consistent)[-1] == "No model differs from the paper at p < 0.01."
+
+
+def test_render_record_without_notes_and_with_a_protocol_difference():
+    runs = pd.DataFrame(
+        {
+            "model": ["standard"] * 3,
+            "seed": [1, 2, 3],
+            "lr": [0.001] * 3,
+            "test_acc": [39.0, 40.0, 41.0],
+            "best_epoch": [5, 6, 7],
+            "epochs": [15, 16, 17],
+            "train_seconds": [60.0, 60.0, 60.0],
+            "status": ["ok"] * 3,
+        }
+    )
+    protocol = {
+        "max_epochs": 1,
+        "patience": 10,
+        "batch_size": 16,
+        "kernel_size": 7,
+        "interpolation": "bicubic",
+        "reshuffle": False,
+        "repetitions": {"emoji": 3},
+        "learning_rates": [0.01, 0.001],
+        "selection_seeds": 5,
+        "models": ["standard"],
+        "paper_lr_models": [],
+    }
+    md = render_record(
+        RecordInputs(verdicts={("emoji", 2): (_verdict(), runs)}, protocol=protocol, threads=2)
+    )
+    assert md.startswith("# Reproduction record\n")
+    assert "Protocol: **not a reproduction: max 1 epoch, 3 seeds (paper: 50)**" in md
+    assert "| max epochs | 1 | 200 |" in md
+    assert (
+        "| Xu et al. | 3 | 60.00 | 2.00 | 40.30 | 3.90 | 50 | +19.70 | 0.004 | **differs** |" in md
+    )
+    assert "| Standard | 3 | 16.0 | 6.0 | 1 min 00 s |" in md
+    assert "ρ = 1.000" in md  # 40 < 60 < 70 and 39.1 < 40.3 < 73.5
+    assert md.rstrip().endswith("No notes yet.")
