@@ -87,9 +87,10 @@ def test_fft_conv_rejects_bad_shapes_with_clear_errors():
 
 def test_auto_picks_fft_for_large_kernels_on_cpu_only():
     x = torch.zeros(1, 1, 32, 32)
-    assert fft_is_faster(x, torch.zeros(4, 1, 11, 11))
-    assert fft_is_faster(torch.zeros(1, 1, 9, 9, 9), torch.zeros(4, 1, 7, 7, 7))
-    assert not fft_is_faster(x, torch.zeros(4, 1, 7, 7))  # standard's 7×7 stays direct
+    assert fft_is_faster(torch.zeros(1, 4, 32, 32), torch.zeros(4, 4, 11, 11))
+    assert not fft_is_faster(x, torch.zeros(4, 1, 11, 11))  # one input channel: direct
+    assert fft_is_faster(torch.zeros(1, 4, 9, 9, 9), torch.zeros(4, 4, 7, 7, 7))
+    assert not fft_is_faster(torch.zeros(1, 4, 32, 32), torch.zeros(4, 4, 7, 7))  # 7×7: direct
     assert not fft_is_faster(torch.zeros(1, 1, 32, 32, device="meta"), torch.zeros(4, 1, 11, 11))
 
 
@@ -155,3 +156,30 @@ def test_models_fast_path_equals_direct_path_at_paper_shapes(name):
         results[method] = [y.detach()] + [p.grad.clone() for p in model.parameters()]
     for g, e in zip(results["fft"], results["direct"], strict=True):
         assert _rel_err(g, e) <= TOL
+
+
+@pytest.mark.parametrize("method", ["direct", "fft"])
+@pytest.mark.parametrize("groups, in_channels", [(1, 3), (5, 10)])
+def test_xu_columns_apart_equal_the_padded_definition(method, groups, in_channels):
+    """Per-column convolutions with t × t kernels = one convolution with the T × T kernels."""
+    torch.manual_seed(0)
+    layer = XuConv2d(in_channels // groups, 4, 7, groups=groups, method=method)
+    assert layer._columns_apart()
+    x = torch.randn(2, in_channels, 18, 18)
+
+    def definition(x):  # noqa: ANN001, ANN202
+        return F.conv2d(x, layer.column_kernels(), padding=layer.padding, groups=groups)
+
+    expected = _outputs_and_grads(definition, x)
+    layer.zero_grad()
+    expected_w = torch.autograd.grad(definition(x).square().sum(), layer.weight)[0]
+    got = _outputs_and_grads(layer, x)
+    got_w = torch.autograd.grad(layer(x).square().sum(), layer.weight)[0]
+    for g, e in zip(got + [got_w], expected + [expected_w], strict=True):
+        assert _rel_err(g, e) <= TOL
+
+
+def test_xu_even_differences_fall_back_to_the_padded_kernel():
+    layer = XuConv2d(2, 3, 4, column_sizes=(4, 5))
+    assert not layer._columns_apart()
+    assert layer(torch.randn(1, 2, 12, 12)).shape == (1, 6, 12, 12)

@@ -116,8 +116,34 @@ class XuConv2d(nn.Module):
             kernels.append(scaled * (base_norm / scaled_norm.clamp_min(tiny)))
         return torch.cat(kernels, dim=0)
 
+    def _columns_apart(self) -> bool:
+        """Whether each column can run as its own convolution with its own ``t × t`` kernel:
+        every group holds whole columns' inputs (``groups`` 1 or the number of columns) and
+        every ``T − t`` is even (the centred ``t × t`` block then lies on the grid)."""
+        size = max(self.column_sizes)
+        return self.groups in (1, self.num_columns) and all(
+            (size - t) % 2 == 0 for t in self.column_sizes
+        )
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return conv_nd(x, self.column_kernels(), None, self.padding, self.groups, self.method)
+        """Mathematically ``conv2d(x, column_kernels(), padding=T // 2, groups)``.
+
+        Where the columns come apart (:meth:`_columns_apart`, as in the paper), every
+        column is convolved with only the non-zero ``t × t`` centre of its kernel and
+        padding ``t // 2``: Σ t² instead of n · T² multiply-adds per output (285 against
+        605 for the paper's sizes), the same result up to float rounding.
+        """
+        kernels = self.column_kernels()
+        if not self._columns_apart():
+            return conv_nd(x, kernels, None, self.padding, self.groups, self.method)
+        size, c_in, c_out = max(self.column_sizes), self.in_channels, self.out_channels
+        outputs = []
+        for col, t in enumerate(self.column_sizes):
+            d = (size - t) // 2
+            kernel = kernels[col * c_out : (col + 1) * c_out, :, d : d + t, d : d + t]
+            x_col = x if self.groups == 1 else x[:, col * c_in : (col + 1) * c_in]
+            outputs.append(conv_nd(x_col, kernel, None, self.padding - d, 1, self.method))
+        return torch.cat(outputs, dim=1)
 
 
 class ColumnMaxPool(nn.Module):
