@@ -295,6 +295,8 @@ rule compare_paper:
         runtime=res("light", "runtime"),
     params:
         kind="table",
+        protocol=PROTOCOL,
+        protocol_note=protocol_text(),
     script:
         "../workflow/scripts/plot_compare.py"
 
@@ -322,6 +324,7 @@ rule compare_paper_scatter:
         runtime=res("light", "runtime"),
     params:
         kind="scatter",
+        protocol_note=protocol_text(),
     script:
         "../workflow/scripts/plot_compare.py"
 
@@ -353,5 +356,6 @@ rule compare_paper_generalization:
         runtime=res("light", "runtime"),
     params:
         kind="compare_generalization",
+        protocol_note=protocol_text(),
     script:
         "../workflow/scripts/plot_figure.py"

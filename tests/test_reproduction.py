@@ -150,6 +150,6 @@ def test_figure_marks_the_models_that_differ():
     assert labels == [style.model_label("standard"), style.model_label("pixel_pool") + " *"]
     assert len(ax.containers) == 2  # one paper error bar per model
     texts = " ".join(t.get_text() for t in fig.texts)
-    assert "a note" in texts
+    assert texts.startswith("A note.\nOk seeds per model: 2 to 3.")
     with pytest.raises(ValueError, match="empty"):
         plot_reproduction(table.iloc[:0], runs, data="emoji", evaluation=2)

@@ -138,7 +138,11 @@ def test_verdict_rule_on_a_faked_result_set(workdir):
     import pandas as pd
 
     cfg = fake_study(workdir)
-    targets = ["results/reproduction/emoji_eval2.csv", "results/tables/selection.csv"]
+    targets = [
+        "results/reproduction/emoji_eval2.csv",
+        "results/tables/selection.csv",
+        "results/tables/compare_paper.csv",
+    ]
     proc = snakemake(workdir, "--cores", "1", *targets, "--configfile", cfg)
     counts = job_counts(proc.stdout + proc.stderr)
     assert "train" not in counts  # the faked runs are taken as they are
@@ -159,6 +163,8 @@ def test_verdict_rule_on_a_faked_result_set(workdir):
     assert set(runs["train_seconds"]) == {60.0}  # 20 epochs × 3 s
     for suffix in (".png", ".pdf"):
         assert (workdir / f"results/reproduction/emoji_eval2{suffix}").stat().st_size > 1000
+    compare = pd.read_csv(workdir / "results/tables/compare_paper.csv")
+    assert set(compare["protocol"]) == {"the paper's protocol, 3 seeds (paper: 50)"}
     selection = pd.read_csv(workdir / "results/tables/selection.csv")
     assert selection["lr_source"].tolist() == ["paper"] * 3
     assert selection["chosen_lr"].tolist() == [0.001] * 3

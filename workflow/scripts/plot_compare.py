@@ -12,6 +12,7 @@ if snakemake.params.kind == "table":
         snakemake.output.csv,
         snakemake.output.md,
         selection=snakemake.input.selection,
+        protocol=snakemake.params.protocol,
     )
 else:
     fig = compare_scatter_from_csv(snakemake.input[0])

@@ -13,5 +13,6 @@ fig = figure_from_files(
     generalization=snakemake.input.get("generalization", []),
     equivariance=snakemake.input.get("equivariance", []),
     data=snakemake.wildcards.get("data"),
+    protocol=snakemake.params.get("protocol_note"),
 )
 save_figure_formats(fig, [snakemake.output.pdf, snakemake.output.png])

@@ -1,18 +1,23 @@
 """This project's results beside the paper's (``scalecnn/resources``).
 
 * :func:`compare_table` — per (data, model, evaluation) our mean test accuracy
-  over ok runs (with ok and excluded counts), the paper's mean, difference.
+  over ok runs (with ok and excluded counts), the paper's mean, difference, and
+  how the protocol of our runs differs from the paper's (:mod:`scalecnn.protocol`).
 * :func:`compare_markdown` / :func:`write_comparison` — as Markdown and CSV.
 * :func:`plot_compare_scatter` — ours vs paper with the identity line.
 * :func:`plot_compare_generalization` — our per-size curves (solid) over the
   paper's means (dashed) for each (data, evaluation) present.
+
+Given the protocol, the table and figures say "not a reproduction: <differences>"
+where it differs from the paper's (e.g. ``max 1 epoch``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +40,7 @@ from scalecnn.plots.common import (
 )
 from scalecnn.plots.generalization import _means, _shade_training, prepare_generalization
 from scalecnn.plots.paper import load_paper_generalization, load_paper_summary
+from scalecnn.protocol import NOT_A_REPRODUCTION, protocol_note
 
 COMPARE_COLUMNS = [
     "data",
@@ -46,6 +52,7 @@ COMPARE_COLUMNS = [
     "paper_runs",
     "paper_mean",
     "diff",
+    "protocol",
 ]
 
 
@@ -65,13 +72,17 @@ def compare_table(
     paper_summary: pd.DataFrame | None = None,
     *,
     selection: pd.DataFrame | None = None,
+    protocol: Mapping[str, Any] | None = None,
 ) -> pd.DataFrame:
     """Per (data, model, evaluation) present in ``runs``: ``n_ok``, ``n_excluded``,
     ``ours_mean`` (mean test accuracy in percent over ok runs, NaN if none),
     ``paper_runs``, ``paper_mean`` (NaN where the paper has no such configuration,
-    e.g. a user model) and ``diff = ours_mean - paper_mean``.
+    e.g. a user model), ``diff = ours_mean - paper_mean`` and ``protocol``.
 
     ``paper_summary`` defaults to the shipped ``paper_runs_summary.csv``.
+    ``protocol`` (:func:`scalecnn.protocol.protocol_values` of the config) gives the
+    column ``protocol``: :func:`scalecnn.protocol.protocol_note` for the row's dataset,
+    e.g. ``"not a reproduction: max 1 epoch, 2 seeds (paper: 50)"``; empty without it.
     """
     frame = prepare(runs, ["test_acc"], what="comparison (runs)", selection=selection)
     if frame.empty:
@@ -91,7 +102,44 @@ def compare_table(
     out = ours.merge(paper, on=CONFIG_KEYS, how="left")
     out["diff"] = out["ours_mean"] - out["paper_mean"]
     out["evaluation"] = out["evaluation"].astype(int)
+    out["protocol"] = (
+        [protocol_note(protocol, str(d)) for d in out["data"]] if protocol is not None else ""
+    )
     return _sort_configs(out)[COMPARE_COLUMNS]
+
+
+def protocol_lines(table: pd.DataFrame) -> list[str]:
+    """The distinct protocol notes of a comparison table, one line each (``Protocol: …`` or
+    ``Not a reproduction: …``; per dataset when they differ); none without notes."""
+    if "protocol" not in table.columns:
+        return []
+    notes = table[["data", "protocol"]].dropna()
+    notes = notes[notes["protocol"].astype(str).str.len() > 0].drop_duplicates()
+    if notes.empty:
+        return []
+    per_data = notes["protocol"].nunique() > 1
+    lines = []
+    for data, note in notes.itertuples(index=False):
+        where = f" ({data})" if per_data else ""
+        if str(note).startswith(NOT_A_REPRODUCTION):
+            rest = str(note)[len(NOT_A_REPRODUCTION) :].lstrip(": ")
+            lines.append(f"Not a reproduction{where}: {rest}.")
+        else:
+            lines.append(f"Protocol{where}: {note}.")
+        if not per_data:
+            break
+    return lines
+
+
+def add_protocol_title(fig: Figure, lines: Sequence[str]) -> None:
+    """Write the protocol lines (:func:`protocol_lines`) above the figure; red when they say
+    the runs are not a reproduction."""
+    if not lines:
+        return
+    differs = any(line.startswith("Not a reproduction") for line in lines)
+    fig.suptitle(
+        "\n".join(lines), fontsize=7, color="#aa0000" if differs else "#555555", ha="center"
+    )
 
 
 def _fmt(value: object, decimals: int) -> str:
@@ -124,6 +172,9 @@ def compare_markdown(table: pd.DataFrame, *, decimals: int = 1) -> str:
         "| " + " | ".join(header) + " |",
         "|" + "|".join(["---"] * 3 + ["---:"] * 6) + "|",
     ]
+    protocol = protocol_lines(table)
+    if protocol:
+        lines[1:1] = ["", *(f"**{line}**" for line in protocol)]
     for r in table.itertuples(index=False):
         paper_runs = "–" if pd.isna(r.paper_runs) else str(int(r.paper_runs))
         diff = "–" if pd.isna(r.diff) else f"{round(float(r.diff), decimals) + 0.0:+.{decimals}f}"
@@ -224,6 +275,7 @@ def plot_compare_scatter(table: pd.DataFrame) -> Figure:
         if missing:
             note += f" {missing} configuration(s) without a paper value or an ok run not shown."
         add_note(fig, note)
+        add_protocol_title(fig, protocol_lines(table))
     return fig
 
 
@@ -235,12 +287,14 @@ def plot_compare_generalization(
     evaluations: Sequence[int] | None = None,
     runs: pd.DataFrame | None = None,
     selection: pd.DataFrame | None = None,
+    protocol: str | None = None,
 ) -> Figure:
     """Our mean accuracy per object size (solid) over the paper's (dashed, same colour),
     one panel per (dataset, evaluation) present in ``generalization``.
 
     ``paper_generalization`` defaults to the shipped ``paper_generalization_mean.csv``
-    (percent). Models the paper does not have get only our line.
+    (percent). Models the paper does not have get only our line. ``protocol``
+    (:func:`scalecnn.protocol.protocol_note`) is written under the figure.
     """
     frame = prepare_generalization(
         generalization, runs=runs, selection=selection, what="comparison (generalization)"
@@ -299,5 +353,7 @@ def plot_compare_generalization(
             Line2D([], [], color="#555555", ls="--", label="paper"),
         ]
         fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 7))
-        add_note(fig, excluded_note(frame))
+        lines = protocol_lines(pd.DataFrame({"data": [""], "protocol": [protocol or ""]}))
+        # above the figure is the legend: the protocol goes into the note under it
+        add_note(fig, "\n".join([*lines, excluded_note(frame)]))
     return fig

@@ -226,10 +226,13 @@ def figure_from_files(
     generalization: Iterable[PathLike] = (),
     equivariance: Iterable[PathLike] = (),
     data: str | None = None,
+    protocol: str | None = None,
 ) -> Figure:
     """The figure ``kind`` (see the module docstring) from the per-run files of its runs.
 
-    ``data`` names the dataset of Fig. 5 and Fig. 6. The frames are built with
+    ``data`` names the dataset of Fig. 5 and Fig. 6. ``protocol``
+    (:func:`scalecnn.protocol.protocol_note`) is written above the comparison with the
+    paper (``compare_generalization``; ignored by the other kinds). The frames are built with
     :func:`load_frames`; a ``ValueError`` of the plotting function gives a
     placeholder figure (:func:`figure_or_placeholder`).
     """
@@ -239,6 +242,8 @@ def figure_from_files(
         metrics, selection=selection, generalization=generalization, equivariance=equivariance
     )
     draw, args, kwargs = _draw(kind, frames, data)
+    if kind == "compare_generalization" and protocol:
+        kwargs["protocol"] = protocol
     title = TITLES.get(kind, kind) + (f" ({data})" if data else "")
     return figure_or_placeholder(title, draw, *args, **kwargs)
 
@@ -310,11 +315,13 @@ def write_compare_files(
     md: PathLike,
     *,
     selection: Iterable[PathLike] = (),
+    protocol: Mapping[str, object] | None = None,
 ) -> pd.DataFrame:
     """Our mean test accuracy beside the paper's (:func:`~scalecnn.plots.compare.compare_table`)
-    as ``csv`` and ``md``."""
+    as ``csv`` and ``md``; ``protocol`` (:func:`scalecnn.protocol.protocol_values`) fills the
+    column saying how the runs' protocol differs from the paper's."""
     frames = load_frames(metrics, selection=selection)
-    table = compare_table(frames.runs, selection=frames.selection)
+    table = compare_table(frames.runs, selection=frames.selection, protocol=protocol)
     write_csv(csv, table)
     write_text(md, compare_markdown(table))
     n_paper = int(table["paper_mean"].notna().sum())

@@ -33,7 +33,8 @@ def plot_reproduction(
         verdict: :func:`scalecnn.reproduction.verdict_table`.
         runs: :func:`scalecnn.reproduction.reproduction_runs` (only ok runs are drawn).
         data, evaluation: for the title.
-        note: an extra line under the figure (e.g. how the protocol differs from the paper's).
+        note: a first line under the figure (e.g. how the protocol differs from the paper's,
+            :func:`scalecnn.protocol.protocol_note`).
 
     Raises:
         ValueError: ``verdict`` is empty.
@@ -109,12 +110,13 @@ def plot_reproduction(
             ),
         ]
         ax.legend(handles=handles, loc="upper left", fontsize=6, frameon=False)
-        seeds = ", ".join(str(int(s)) for s in sorted(set(table["seeds"].astype(int))))
+        seeds = sorted({int(s) for s in table["seeds"]})
+        n_seeds = str(seeds[0]) if len(seeds) == 1 else f"{seeds[0]} to {seeds[-1]}"
         text = (
-            f"Seeds per model: {seeds}. * differs from the paper (Welch t-test, p < 0.01); "
-            "? too few seeds for the test."
+            f"Ok seeds per model: {n_seeds}. * differs from the paper (two-sided Welch t-test, "
+            "p < 0.01); ? too few ok seeds for the test."
         )
         if note:
-            text += f" {note}"
+            text = f"{note[:1].upper()}{note[1:]}.\n{text}"
         add_note(fig, text)
     return fig
