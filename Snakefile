@@ -4,7 +4,7 @@
 #   snakemake --cores N results/tables/runs.csv            one artefact and what it needs
 #   snakemake --cores N results/figures/fig4_accuracy.pdf  one figure and what it needs
 #   snakemake --report report.zip                          figures and tables with captions
-#   snakemake --cores 2 --configfile config/reproduce_emoji.yaml record
+#   snakemake --cores 2 record --configfile config/reproduce_emoji.yaml
 #                                                          docs/reproduction.md from the run
 
 

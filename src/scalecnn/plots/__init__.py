@@ -14,6 +14,7 @@ module                      artefact
 ``indices``                 Fig. 7, Suppl. Fig. 4
 ``tables``                  Table 2
 ``compare``                 comparison with the paper's published results
+``reproduction``            the reproduction verdict per model (``scalecnn.reproduction``)
 ``paper``                   loaders of those results (``scalecnn/resources``)
 ``style``                   model order, names, colours; fonts
 ==========================  ===============================================
