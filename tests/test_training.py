@@ -13,10 +13,13 @@ import torch
 from scalecnn.selection import choose_lr
 from scalecnn.training import (
     CHECKPOINT_NAME,
+    HISTORY_COLUMNS,
     KILL_HOOK_ENV,
     RunConfig,
     SplitTensors,
+    TrainState,
     evaluate_split,
+    record_epoch,
     train_run,
 )
 
@@ -195,3 +198,20 @@ def test_choose_lr(accs, expected):
     chosen, medians = choose_lr(accs)
     assert chosen == expected
     assert medians[0.001] == float(np.median([0 if a is None else a for a in accs[0.001]]))
+
+
+def test_record_epoch_keeps_the_best_state_on_strict_improvement_only():
+    model = torch.nn.Linear(2, 2)
+    state = TrainState()
+    record_epoch(state, model, (1, 1.0, 50.0, 0.1, 1.0, 60.0))
+    best = state.best_state["weight"].clone()
+    with torch.no_grad():
+        model.weight.add_(1.0)
+    record_epoch(state, model, (2, 0.9, 55.0, 0.1, 0.9, 60.0))  # a tie is no improvement
+    assert state.best_epoch == 1 and state.epochs_without_improvement == 1
+    assert torch.equal(state.best_state["weight"], best)
+    record_epoch(state, model, (3, 0.8, 60.0, 0.1, 0.8, 61.0))
+    assert state.best_epoch == 3 and state.epochs_without_improvement == 0 and state.epoch == 3
+    assert torch.equal(state.best_state["weight"], model.weight)
+    assert [h["epoch"] for h in state.history] == [1, 2, 3]
+    assert list(state.history[0]) == list(HISTORY_COLUMNS)

@@ -276,6 +276,22 @@ class TrainState:
     message: str = ""
 
 
+def record_epoch(state: TrainState, model: nn.Module, row: tuple[float, ...]) -> None:
+    """Early-stopping bookkeeping after an epoch: keep a copy of the model's state when
+    its validation accuracy is strictly better than the best so far, count the epochs
+    without improvement and append ``row`` (the :data:`HISTORY_COLUMNS` values) to the
+    history."""
+    epoch, val_acc = int(row[0]), row[HISTORY_COLUMNS.index("val_acc")]
+    if val_acc > state.best_val_acc:
+        state.best_val_acc, state.best_epoch = val_acc, epoch
+        state.best_state = copy.deepcopy(model.state_dict())
+        state.epochs_without_improvement = 0
+    else:
+        state.epochs_without_improvement += 1
+    state.epoch = epoch
+    state.history.append(dict(zip(HISTORY_COLUMNS, row, strict=True)))
+
+
 def _save_checkpoint(
     path: Path,
     model: nn.Module,
@@ -385,18 +401,7 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
             break
         train_time = time.perf_counter() - start
         val_loss, val_acc, _ = evaluate_split(model, splits["valid"], EVAL_BATCH_SIZE)
-        if val_acc > state.best_val_acc:
-            state.best_val_acc, state.best_epoch = val_acc, epoch
-            state.best_state = copy.deepcopy(model.state_dict())
-            state.epochs_without_improvement = 0
-        else:
-            state.epochs_without_improvement += 1
-        state.epoch = epoch
-        state.history.append(
-            dict(
-                zip(HISTORY_COLUMNS, (epoch, train_loss, train_acc, train_time, val_loss, val_acc))
-            )
-        )
+        record_epoch(state, model, (epoch, train_loss, train_acc, train_time, val_loss, val_acc))
         log.info(
             "epoch %3d/%d  train loss %.4f acc %6.2f%%  val loss %.4f acc %6.2f%%  "
             "(best %.2f%% @ %d)  %.1fs",
