@@ -16,6 +16,18 @@ direct and fast interleaved so that drifting machine load hits both alike):
   step (forward, cross-entropy, backward, Adam step; batch 16, 64×64) as a ratio
   to the ``standard`` model's step; SiConv2d models also with their layers
   forced to ``method='direct'`` (the "before"), unless ``--quick``;
+* conv3d's ``AutoConv3d(16, 32, 7)`` on its ``(16, 16, 29, 58, 58)`` input, forward +
+  backward, ``direct`` against ``fft`` (time and peak memory);
+* the sum of the eleven paper models' step ratios (the study's relative compute;
+  ``disco`` with the Hermite basis as a same-cost stand-in unless ``--disco-basis``),
+  and every model with the FFT convolution layers (``AutoConv3d``, ``XuConv2d``,
+  ``SESConv_*``) forced to ``method='direct'``, unless ``--quick``;
+* achieved throughput: the FLOPs of each step's direct definition over its measured
+  step time, against a float32 matmul's GFLOP/s;
+* one epoch of ``scalecnn.training`` split into its parts (steps, validation,
+  early-stopping record, checkpoint, slicing) on emoji-like synthetic data;
+* threads: one process with 2 threads running two trainings in sequence against two
+  single-threaded processes side by side, and 1- vs 2-thread bit-identity;
 * with ``--workflow``: the wall time of ``--workflow-cmd`` (run only when asked).
 
 Peak memory on CPU is the peak resident set size of a fresh subprocess per
@@ -63,6 +75,15 @@ EXTRA_LAYERS = (
     {"name": "layer2_k3", "cin": 16, "cout": 32, "size": 58, "k": 3, "padding": False},
     {"name": "small_k3", "cin": 4, "cout": 8, "size": 15, "k": 3, "padding": False},
 )
+CONV3D_LAYER = {
+    # conv3d's Conv3d on the stacked scales of its SiConv2d layer (batch 16)
+    "name": "conv3d_layer",
+    "kind": "conv3d",
+    "cin": 16,
+    "cout": 32,
+    "k": 7,
+    "input": (16, 16, 29, 58, 58),
+}
 BATCH = 16
 NUM_CLASSES = 36
 IMAGE = 64
@@ -108,8 +129,17 @@ def time_interleaved(
 
 
 def _layer(spec: dict, method: str, device: str):  # noqa: ANN202
+    """The layer of ``spec`` with ``method`` and its input (seeded): a ``SiConv2d``
+    (``LAYERS``) or, for ``kind == "conv3d"``, an ``AutoConv3d`` (``CONV3D_LAYER``)."""
     from scalecnn.layers import SiConv2d, expected_num_scales
 
+    if spec.get("kind") == "conv3d":
+        from scalecnn.layers.fft_conv import AutoConv3d
+
+        torch.manual_seed(0)
+        layer = AutoConv3d(spec["cin"], spec["cout"], spec["k"], method=method).to(device)
+        x = torch.randn(*spec["input"], device=device, requires_grad=True)
+        return layer, x
     s = expected_num_scales(spec["size"], spec["size"], spec["k"])
     torch.manual_seed(0)
     layer = SiConv2d(
@@ -189,6 +219,40 @@ def memory_subprocess(spec: dict, method: str, args: argparse.Namespace) -> int 
     return int(out.stdout.strip().splitlines()[-1])
 
 
+def compare_methods(spec: dict, args: argparse.Namespace) -> dict:
+    """Forward + backward of layer ``spec`` with ``method='direct'`` and ``'fft'`` on the
+    same weights and input, round-robin, and (unless ``--no-memory``) each method's
+    peak memory in a fresh subprocess."""
+    layer_d, x = _layer(spec, "direct", args.device)
+    layer_f, _ = _layer(spec, "fft", args.device)
+    layer_f.load_state_dict(layer_d.state_dict())
+    t = time_interleaved(
+        {"direct": _layer_step(layer_d, x), "fft": _layer_step(layer_f, x)},
+        args.device,
+        warmup=1,
+        repeats=args.layer_repeats,
+    )
+    mem = {}
+    if not args.no_memory:
+        for method in ("direct", "fft"):
+            mem[method] = memory_subprocess(spec, method, args)
+    return {
+        **spec,
+        "direct_wall_s": t["direct"]["wall_s"],
+        "fft_wall_s": t["fft"]["wall_s"],
+        "speedup_wall": t["direct"]["wall_s"] / t["fft"]["wall_s"],
+        "direct_cpu_s": t["direct"]["cpu_s"],
+        "fft_cpu_s": t["fft"]["cpu_s"],
+        "speedup_cpu": t["direct"]["cpu_s"] / max(t["fft"]["cpu_s"], 1e-9),
+        "direct_peak_bytes": mem.get("direct"),
+        "fft_peak_bytes": mem.get("fft"),
+    }
+
+
+def _mb(v: int | None) -> str:
+    return "n/a" if v is None else f"{v / 2**20:.0f}"
+
+
 def bench_layers(args: argparse.Namespace) -> list[dict]:
     from scalecnn.layers import siconv_fft
 
@@ -200,60 +264,100 @@ def bench_layers(args: argparse.Namespace) -> list[dict]:
         f"{'mem direct MB':>13} {'mem fft MB':>10} {'auto':>6}"
     )
     for spec in specs:
-        layer_d, x = _layer(spec, "direct", args.device)
-        layer_f, _ = _layer(spec, "fft", args.device)
-        layer_f.load_state_dict(layer_d.state_dict())
-        auto = "fft" if siconv_fft.is_faster(layer_f, x) else "direct"
-        t = time_interleaved(
-            {"direct": _layer_step(layer_d, x), "fft": _layer_step(layer_f, x)},
-            args.device,
-            warmup=1,
-            repeats=args.layer_repeats,
-        )
-        mem = {}
-        if not args.no_memory:
-            for method in ("direct", "fft"):
-                mem[method] = memory_subprocess(spec, method, args)
+        layer, x = _layer(spec, "fft", args.device)
+        auto = "fft" if siconv_fft.is_faster(layer, x) else "direct"
         row = {
-            **spec,
+            **compare_methods(spec, args),
             "batch": BATCH,
-            "num_scales": layer_d.num_scales,
+            "num_scales": layer.num_scales,
             "auto_method": auto,
-            "direct_wall_s": t["direct"]["wall_s"],
-            "fft_wall_s": t["fft"]["wall_s"],
-            "speedup_wall": t["direct"]["wall_s"] / t["fft"]["wall_s"],
-            "direct_cpu_s": t["direct"]["cpu_s"],
-            "fft_cpu_s": t["fft"]["cpu_s"],
-            "speedup_cpu": t["direct"]["cpu_s"] / max(t["fft"]["cpu_s"], 1e-9),
-            "direct_peak_bytes": mem.get("direct"),
-            "fft_peak_bytes": mem.get("fft"),
         }
         results.append(row)
-
-        def mb(v: int | None) -> str:
-            return "n/a" if v is None else f"{v / 2**20:.0f}"
-
         print(
             f"{spec['name']:<11} {row['direct_wall_s']:9.3f} {row['fft_wall_s']:8.3f} "
             f"{row['speedup_wall']:7.1f}x {row['speedup_cpu']:11.1f}x "
-            f"{mb(row['direct_peak_bytes']):>13} {mb(row['fft_peak_bytes']):>10} {auto:>6}",
+            f"{_mb(row['direct_peak_bytes']):>13} {_mb(row['fft_peak_bytes']):>10} {auto:>6}",
             flush=True,
         )
     return results
 
 
+def bench_conv3d_layer(args: argparse.Namespace) -> dict:
+    """conv3d's ``AutoConv3d(16, 32, 7)`` on its ``(16, 16, 29, 58, 58)`` input (with
+    gradient), forward + backward, ``direct`` (``F.conv3d``) against ``fft``."""
+    from scalecnn.layers.fft_conv import fft_is_faster
+
+    spec = CONV3D_LAYER
+    layer, x = _layer(spec, "fft", args.device)
+    auto = "fft" if fft_is_faster(x, layer.weight) else "direct"
+    row = {**compare_methods(spec, args), "auto_method": auto}
+    shape = "x".join(str(v) for v in spec["input"])
+    print(f"\n== conv3d layer AutoConv3d(16, 32, 7) on ({shape}), forward+backward ==")
+    print(
+        f"{'direct s':>9} {'fft s':>8} {'speed-up':>8} {'cpu speed-up':>12} "
+        f"{'mem direct MB':>13} {'mem fft MB':>10} {'auto':>6}"
+    )
+    print(
+        f"{row['direct_wall_s']:9.3f} {row['fft_wall_s']:8.3f} {row['speedup_wall']:7.1f}x "
+        f"{row['speedup_cpu']:11.1f}x {_mb(row['direct_peak_bytes']):>13} "
+        f"{_mb(row['fft_peak_bytes']):>10} {auto:>6}",
+        flush=True,
+    )
+    return row
+
+
 # --------------------------------------------------------------------------- models
 
 
-def _force_method(model: torch.nn.Module, method: str) -> int:
-    from scalecnn.layers import SiConv2d
+FAST_KINDS = ("siconv", "conv")
+"""Layers with a fast path and a ``method`` attribute: ``siconv`` (``SiConv2d``,
+:mod:`scalecnn.layers.siconv_fft`) and ``conv`` (the FFT convolution of
+:mod:`scalecnn.layers.fft_conv`: ``AutoConv3d``, ``XuConv2d``, ``SESConv_Z2_H`` and
+``SESConv_H_H``)."""
 
-    n = 0
-    for mod in model.modules():
-        if isinstance(mod, SiConv2d):
+
+def _fast_layers(model: torch.nn.Module, kinds: tuple[str, ...] = FAST_KINDS) -> list:
+    from scalecnn.layers import SiConv2d
+    from scalecnn.layers.fft_conv import AutoConv3d
+    from scalecnn.layers.steerable import SESConv_H_H, SESConv_Z2_H
+    from scalecnn.layers.xu import XuConv2d
+
+    types = {"siconv": (SiConv2d,), "conv": (AutoConv3d, XuConv2d, SESConv_Z2_H, SESConv_H_H)}
+    wanted = tuple(t for kind in kinds for t in types[kind])
+    return [mod for mod in model.modules() if isinstance(mod, wanted)]
+
+
+def _force_method(model: torch.nn.Module, method: str, kinds: tuple[str, ...] = FAST_KINDS) -> int:
+    """Set ``method`` on the model's fast-path layers of ``kinds`` (``auto`` leaves them
+    as built); returns how many there are."""
+    layers = _fast_layers(model, kinds)
+    if method != "auto":
+        for mod in layers:
             mod.method = method
-            n += 1
-    return n
+    return len(layers)
+
+
+STAND_IN_BASIS = (
+    "built with the Hermite basis of scalecnn.models.steerable as a stand-in for its "
+    "trained basis: same shape (49, 4, 15, 15), same cost"
+)
+
+
+def _basis_kwargs(name: str, basis: str | None) -> tuple[dict, str | None]:
+    """Extra ``build_model`` arguments of model ``name`` and a note: a model that needs a
+    basis gets ``basis`` (a file) or, without one, the Hermite basis (same shape and cost)."""
+    from scalecnn.models import get_spec
+
+    if not get_spec(name).needs_basis:
+        return {}, None
+    if basis is not None:
+        return {"basis": basis}, f"basis {basis}"
+    from scalecnn.models import steerable as st
+
+    stand_in = st.hermite_basis(
+        st.KERNEL_SIZE, st.EFFECTIVE_SIZE, st.HERMITE_SCALES, st.HERMITE_MULT, st.MAX_ORDER
+    )
+    return {"basis": stand_in}, STAND_IN_BASIS
 
 
 def _train_step(model: torch.nn.Module, device: str) -> Callable[[], None]:
@@ -272,15 +376,27 @@ def _train_step(model: torch.nn.Module, device: str) -> Callable[[], None]:
 
 
 def _build(
-    name: str, device: str, method: str = "auto", fuse_pool: bool | None = None
+    name: str,
+    device: str,
+    method: str = "auto",
+    fuse_pool: bool | None = None,
+    kinds: tuple[str, ...] = FAST_KINDS,
+    basis: str | None = None,
 ) -> torch.nn.Module:
+    """Model ``name`` (seeded) with its fast-path layers of ``kinds`` set to ``method``."""
     from scalecnn.models import build_model
 
+    extra, _ = _basis_kwargs(name, basis)
     torch.manual_seed(0)
     model = build_model(
-        name, kernel_size=7, interpolation="bicubic", num_channels=1, num_classes=NUM_CLASSES
+        name,
+        kernel_size=7,
+        interpolation="bicubic",
+        num_channels=1,
+        num_classes=NUM_CLASSES,
+        **extra,
     ).to(device)
-    _force_method(model, method)
+    _force_method(model, method, kinds)
     if hasattr(model, "fuse_pool"):
         model.fuse_pool = fuse_pool
     return model
@@ -301,13 +417,20 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
     rows: dict[str, dict] = {}
     for name in names:
         try:
-            model = _build(name, args.device)
+            model = _build(name, args.device, basis=args.disco_basis)
             step = _train_step(model, args.device)
             step()  # fails early for placeholders / missing extras
         except Exception as err:  # noqa: BLE001  (skip whatever is not buildable now)
             rows[name] = {"model": name, "skipped": f"{type(err).__name__}: {err}"[:200]}
             continue
-        rows[name] = {"model": name, "siconv_layers": _force_method(model, "auto")}
+        rows[name] = {
+            "model": name,
+            "siconv_layers": _force_method(model, "auto", ("siconv",)),
+            "conv_layers": _force_method(model, "auto", ("conv",)),
+        }
+        note = _basis_kwargs(name, args.disco_basis)[1]
+        if note:
+            rows[name]["basis"] = note
         steps[name] = step
         if hasattr(model, "fuse_pool") and _has_scale_pool(model):
             # the FFT path with the pooling choice that the device does not default to
@@ -317,7 +440,12 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
                 _build(name, args.device, fuse_pool=not fused), args.device
             )
         if rows[name]["siconv_layers"] and not args.quick:
-            steps[name + "@direct"] = _train_step(_build(name, args.device, "direct"), args.device)
+            model = _build(name, args.device, "direct", kinds=("siconv",), basis=args.disco_basis)
+            steps[name + "@direct"] = _train_step(model, args.device)
+        if rows[name]["conv_layers"] and not args.quick:
+            # the state before the FFT convolution path (SiConv2d layers as by default)
+            model = _build(name, args.device, "direct", kinds=("conv",), basis=args.disco_basis)
+            steps[name + "@conv_direct"] = _train_step(model, args.device)
 
     print(f"\n== training step (forward + backward + Adam), batch {BATCH}, 64x64 ==")
     timed: dict[str, dict[str, float]] = {}
@@ -326,7 +454,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
         pair = {key: step}
         if key != "standard" and "standard" in steps:
             pair["standard"] = steps["standard"]
-        slow = key.endswith("@direct")
+        slow = key.endswith(("@direct", "@conv_direct"))
         t = time_interleaved(
             pair,
             args.device,
@@ -344,7 +472,8 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
     print(
         f"{'model':<18} {'step s':>8} {'x standard':>10} {'cpu x std':>9} "
         f"{'fused s':>9} {'fused x std':>11} "
-        f"{'unfused s':>9} {'unfused x std':>13} {'direct s':>9} {'direct x std':>12}"
+        f"{'unfused s':>9} {'unfused x std':>13} {'direct s':>9} {'direct x std':>12} "
+        f"{'conv direct s':>13} {'conv dir x std':>14}"
     )
     out = []
     for name in names:
@@ -365,13 +494,13 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             f"{name:<18} {t['wall_s']:8.3f} {row['ratio_to_standard']:9.1f}x "
             f"{row['cpu_ratio_to_standard']:8.1f}x"
         )
-        widths = {"fused": 11, "unfused": 13, "direct": 12}
-        for variant, width in widths.items():
+        widths = {"fused": (9, 11), "unfused": (9, 13), "direct": (9, 12), "conv_direct": (13, 14)}
+        for variant, (w_s, width) in widths.items():
             d = timed.get(f"{name}@{variant}")
             if d is None and row.get("default_pooling") == variant:
                 d = t  # the default step is this variant
             if d is None:
-                line += f" {'-':>9} {'-':>{width}}"
+                line += f" {'-':>{w_s}} {'-':>{width}}"
                 continue
             row.update(
                 {
@@ -380,10 +509,55 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
                     f"{variant}_ratio_to_standard": d["wall_s"] / d["standard_wall_s"],
                 }
             )
-            line += f" {d['wall_s']:9.3f} {row[f'{variant}_ratio_to_standard']:{width - 1}.1f}x"
+            line += f" {d['wall_s']:{w_s}.3f} {row[f'{variant}_ratio_to_standard']:{width - 1}.1f}x"
         print(line, flush=True)
         out.append(row)
+    for row in out:
+        if "basis" in row:
+            print(f"{row['model']}: {row['basis']}")
+    print(
+        "(direct: SiConv2d layers forced to method='direct'; conv direct: the FFT convolution "
+        "layers - AutoConv3d, XuConv2d, SESConv_* - forced to 'direct', the state before "
+        "layers/fft_conv.py)"
+    )
     return out
+
+
+def summarise_models(rows: list[dict]) -> dict:
+    """Sum of the paper models' step ratios to standard: the study's relative compute
+    (every model trains the same epochs on the same data), now and with the FFT
+    convolution layers direct (their measured ``conv_direct`` step where there is one)."""
+    from scalecnn.study import PAPER_MODELS
+
+    by_name = {r["model"]: r for r in rows if "ratio_to_standard" in r}
+    measured = [n for n in PAPER_MODELS if n in by_name]
+    missing = [n for n in PAPER_MODELS if n not in by_name]
+    now = sum(by_name[n]["ratio_to_standard"] for n in measured)
+    now_cpu = sum(by_name[n]["cpu_ratio_to_standard"] for n in measured)
+    conv_measured = all(
+        "conv_direct_ratio_to_standard" in by_name[n]
+        for n in measured
+        if by_name[n].get("conv_layers")
+    )
+    before = sum(
+        by_name[n].get("conv_direct_ratio_to_standard", by_name[n]["ratio_to_standard"])
+        for n in measured
+    )
+    summary = {
+        "models": measured,
+        "missing": missing,
+        "sum_ratio_to_standard": now,
+        "sum_cpu_ratio_to_standard": now_cpu,
+        "sum_ratio_conv_direct": before if conv_measured else None,
+    }
+    label = f"{len(measured)} paper models" + (
+        f" (missing: {', '.join(missing)})" if missing else ""
+    )
+    line = f"sum over the {label}: {now:.1f}x standard (cpu {now_cpu:.1f}x)"
+    if conv_measured and before != now:
+        line += f"; with the FFT convolution layers direct: {before:.1f}x"
+    print(line + "  -- the study's relative compute", flush=True)
+    return summary
 
 
 # --------------------------------------------------------------------------- floor
@@ -509,6 +683,340 @@ def bench_floor(args: argparse.Namespace) -> dict:
     return row
 
 
+# --------------------------------------------------------------------------- throughput
+
+
+def _matmul(device: str, n: int = 2048) -> Callable[[], None]:
+    """A float32 ``torch.mm`` of two ``n × n`` matrices (``2·n³`` FLOPs)."""
+    torch.manual_seed(0)
+    a = torch.randn(n, n, device=device)
+    b = torch.randn(n, n, device=device)
+    return lambda: torch.mm(a, b)
+
+
+def step_flops(name: str, device: str, basis: str | None) -> int:
+    """FLOPs of one training step (forward + backward) of the model's *definition*: every
+    fast-path layer forced to ``method='direct'``, counted by ``FlopCounterMode``
+    (convolutions and matrix products; the Adam update and elementwise work are not
+    counted)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    step = _train_step(_build(name, device, "direct", basis=basis), device)
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+def bench_throughput(args: argparse.Namespace, model_rows: list[dict] | None) -> dict:
+    """Effective GFLOP/s of every model's (default-path) training step: the FLOPs of its
+    definition divided by its step time, against the machine's float32 matmul rate.
+
+    The matmul and the standard step are timed round-robin here (so both see the same
+    load); a model's step time is its ratio to standard (from the models table, where
+    it was timed round-robin with standard, or timed so here) times this standard step.
+    """
+    from scalecnn.models import list_models
+
+    n = 2048
+    standard = _train_step(_build("standard", args.device), args.device)
+    t = time_interleaved(
+        {"matmul": _matmul(args.device, n), "standard": standard},
+        args.device,
+        warmup=2,
+        repeats=max(10, args.model_repeats),
+    )
+    peak = {
+        "n": n,
+        "median_gflops": 2 * n**3 / t["matmul"]["wall_s"] / 1e9,
+        "best_gflops": 2 * n**3 / min(t["matmul"]["wall_all_s"]) / 1e9,
+    }
+    std_wall = t["standard"]["wall_s"]
+    ratios = {r["model"]: r["ratio_to_standard"] for r in model_rows or [] if "step_wall_s" in r}
+    skipped = {r["model"] for r in model_rows or [] if "skipped" in r}
+    print(
+        f"\n== achieved throughput: FLOPs of each step's definition / step time ==\n"
+        f"float32 matmul {n}x{n}: {peak['median_gflops']:.0f} GFLOP/s (median; best "
+        f"{peak['best_gflops']:.0f}), {torch.get_num_threads()} threads; standard step "
+        f"{std_wall:.3f} s, round-robin with it"
+    )
+    print(
+        f"{'model':<18} {'GFLOP/step':>10} {'x standard':>10} {'step s':>8} "
+        f"{'eff GFLOP/s':>11} {'% of matmul':>11}"
+    )
+    rows = []
+    for name in args.models or list_models():
+        if name in skipped:
+            continue
+        try:
+            flops = step_flops(name, args.device, args.disco_basis)
+        except Exception as err:  # noqa: BLE001  (as in the models table)
+            print(f"{name:<18} skipped ({type(err).__name__}: {err})"[:100])
+            continue
+        if name == "standard":
+            ratio = 1.0
+        elif name in ratios:
+            ratio = ratios[name]
+        else:  # the models section did not run: time it round-robin with standard here
+            step = _train_step(_build(name, args.device, basis=args.disco_basis), args.device)
+            tm = time_interleaved(
+                {name: step, "standard": standard}, args.device, 1, args.model_repeats
+            )
+            ratio = tm[name]["wall_s"] / tm["standard"]["wall_s"]
+        wall = ratio * std_wall
+        eff = flops / wall / 1e9
+        row = {
+            "model": name,
+            "step_flops": flops,
+            "ratio_to_standard": ratio,
+            "step_wall_s": wall,
+            "effective_gflops": eff,
+            "percent_of_matmul": 100 * eff / peak["median_gflops"],
+        }
+        rows.append(row)
+        print(
+            f"{name:<18} {flops / 1e9:10.1f} {ratio:9.1f}x {wall:8.3f} {eff:11.0f} "
+            f"{row['percent_of_matmul']:10.0f}%",
+            flush=True,
+        )
+    print(
+        "(FLOPs of the direct definition: convolutions and matrix products, fwd + bwd; "
+        "over 100 %: the default path does less arithmetic than the definition)"
+    )
+    return {"matmul": peak, "standard_step_wall_s": std_wall, "models": rows}
+
+
+# --------------------------------------------------------------------------- epoch
+
+
+def bench_epoch(args: argparse.Namespace) -> dict:
+    """One epoch of ``scalecnn.training`` split into its parts, with the module's own
+    functions in ``train_run``'s order: the sample order, ``train_epoch`` (the steps),
+    ``evaluate_split`` on the validation split, ``record_epoch`` (best-state copy and
+    history row) and ``_save_checkpoint``. Data: emoji-like Mid2Rest (a synthetic STIR
+    file with emoji's 36 classes and 1 instance: 576 training images, 36 steps at batch
+    16) unless ``--epoch-data``. The first epoch is a warm-up and not reported."""
+    import tempfile
+
+    from scalecnn import training as tr
+    from scalecnn.data import write_synthetic_stir
+
+    device = torch.device(args.device)
+    with tempfile.TemporaryDirectory(prefix="scalecnn_epoch_") as tmp:
+        tmp = Path(tmp)
+        data = args.epoch_data
+        t0 = time.perf_counter()
+        if data is None:
+            data = write_synthetic_stir(tmp / "emoji_like.npz", num_classes=36, num_instances=1)
+        write_s = time.perf_counter() - t0
+        cfg = tr.RunConfig(model=args.epoch_model, data=str(data), evaluation=2, device=args.device)
+        t0 = time.perf_counter()
+        splits, channels, classes = tr.load_splits(cfg.data, cfg.evaluation, device)
+        load_s = time.perf_counter() - t0
+        tr.seed_everything(cfg.seed)
+        model = tr.build_run_model(cfg, channels, classes).to(device)
+        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        state = tr.TrainState()
+        train = splits["train"]
+        parts = ("order", "train_epoch", "validation", "record_epoch", "checkpoint")
+        times: dict[str, list[float]] = {k: [] for k in parts}
+        ckpt = tmp / tr.CHECKPOINT_NAME
+        for epoch in range(1, args.epoch_epochs + 2):
+            lap: dict[str, float] = {}
+            t = time.perf_counter()
+            order = tr.batch_order(len(train), epoch, cfg)
+            lap["order"] = time.perf_counter() - t
+            t = time.perf_counter()
+            loss, acc = tr.train_epoch(model, optimizer, train, cfg.batch_size, order)
+            lap["train_epoch"] = time.perf_counter() - t
+            t = time.perf_counter()
+            val_loss, val_acc, _ = tr.evaluate_split(model, splits["valid"], tr.EVAL_BATCH_SIZE)
+            lap["validation"] = time.perf_counter() - t
+            t = time.perf_counter()
+            row = (epoch, loss, acc, lap["train_epoch"], val_loss, val_acc)
+            tr.record_epoch(state, model, row)
+            lap["record_epoch"] = time.perf_counter() - t
+            t = time.perf_counter()
+            tr._save_checkpoint(ckpt, model, optimizer, state, cfg)
+            lap["checkpoint"] = time.perf_counter() - t
+            if epoch > 1:  # epoch 1 warms up
+                for k in parts:
+                    times[k].append(lap[k])
+        ckpt_bytes = ckpt.stat().st_size
+        # inside train_epoch: the batch slicing alone and the loss/accuracy sums alone
+        slicing = _time_slicing(train, cfg.batch_size)
+        sums = _time_epoch_sums(model, train, cfg.batch_size)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    med["slicing (in train_epoch)"] = slicing
+    med["loss/acc sums (in train_epoch)"] = sums
+    med["steps (train_epoch - slicing - sums)"] = med["train_epoch"] - slicing - sums
+    epoch_s = sum(med[k] for k in parts)
+    steps = -(-len(train) // cfg.batch_size)
+    print(
+        f"\n== one epoch of scalecnn.training: {cfg.model}, {len(train)} training / "
+        f"{len(splits['valid'])} validation images ({steps} steps at batch {cfg.batch_size}), "
+        f"median of {args.epoch_epochs} epochs after a warm-up =="
+    )
+    for k, v in med.items():
+        indent = "  " if k not in parts else ""
+        print(f"{indent + k:<40} {v:8.4f} s {100 * v / epoch_s:6.1f} %")
+    print(f"{'epoch (sum of the parts)':<40} {epoch_s:8.4f} s")
+    print(
+        f"once per run: load_splits {load_s:.2f} s (synthetic file written in {write_s:.1f} s); "
+        f"checkpoint {ckpt_bytes / 1e3:.0f} kB"
+    )
+    return {
+        "model": cfg.model,
+        "data": "synthetic emoji-like" if args.epoch_data is None else str(args.epoch_data),
+        "train_images": len(train),
+        "valid_images": len(splits["valid"]),
+        "steps_per_epoch": steps,
+        "epochs_timed": args.epoch_epochs,
+        "parts_s": med,
+        "epoch_s": epoch_s,
+        "load_splits_s": load_s,
+        "checkpoint_bytes": ckpt_bytes,
+    }
+
+
+def _time_slicing(data, batch_size: int, repeats: int = 20) -> float:  # noqa: ANN001
+    """Seconds per epoch of ``train_epoch``'s batch slicing alone (fixed order)."""
+    t = time.perf_counter()
+    for _ in range(repeats):
+        for start in range(0, len(data), batch_size):
+            data.images[start : start + batch_size]
+            data.labels[start : start + batch_size]
+    return (time.perf_counter() - t) / repeats
+
+
+def _time_epoch_sums(model, data, batch_size: int, repeats: int = 20) -> float:  # noqa: ANN001
+    """Seconds per epoch of ``train_epoch``'s per-batch loss and accuracy sums alone."""
+    with torch.no_grad():
+        logits = model(data.images[:batch_size])
+    y = data.labels[:batch_size]
+    loss = F.cross_entropy(logits, y)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        total = torch.zeros((), dtype=torch.float64, device=y.device)
+        correct = torch.zeros((), dtype=torch.int64, device=y.device)
+        for _ in range(0, len(data), batch_size):
+            total += loss.detach().double() * y.shape[0]
+            correct += (logits.detach().argmax(dim=1) == y).sum()
+        total.item(), correct.item()
+    return (time.perf_counter() - t) / repeats
+
+
+# --------------------------------------------------------------------------- threads
+
+
+def thread_worker(job: dict, args: argparse.Namespace) -> dict:
+    """Subprocess body of the threads section: ``job['trainings']`` trainings of
+    ``job['steps']`` steps of ``job['model']`` one after the other with
+    ``job['threads']`` threads. With ``job['wait']`` it prints ``ready`` after building
+    and a warm-up step and starts only when a line arrives on stdin (so that concurrent
+    workers start together). Returns start/end times and the last model's parameter
+    checksum (SHA-256 of the raw bytes and the float64 sum)."""
+    import hashlib
+
+    torch.set_num_threads(job["threads"])
+    _train_step(_build(job["model"], "cpu", basis=args.disco_basis), "cpu")()  # warm-up
+    models = [_build(job["model"], "cpu", basis=args.disco_basis) for _ in range(job["trainings"])]
+    steps = [_train_step(m, "cpu") for m in models]
+    if job["wait"]:
+        print("ready", flush=True)
+        sys.stdin.readline()
+    start = time.time()
+    for step in steps:
+        for _ in range(job["steps"]):
+            step()
+    end = time.time()
+    digest = hashlib.sha256()
+    total = 0.0
+    for p in models[-1].parameters():
+        digest.update(p.detach().contiguous().numpy().tobytes())
+        total += p.detach().double().sum().item()
+    return {"start": start, "end": end, "sha256": digest.hexdigest(), "sum": total}
+
+
+def _start_worker(job: dict, args: argparse.Namespace) -> subprocess.Popen:
+    cmd = [sys.executable, __file__, "--thread-worker", json.dumps(job)]
+    if args.no_tune_allocator:
+        cmd.append("--no-tune-allocator")
+    if args.disco_basis:
+        cmd += ["--disco-basis", args.disco_basis]
+    env = dict(os.environ, OMP_NUM_THREADS=str(job["threads"]), MKL_NUM_THREADS=str(job["threads"]))
+    return subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _run_workers(jobs: list[dict], args: argparse.Namespace) -> list[dict]:
+    """Start the workers, wait until all are ready, release them together, collect."""
+    procs = [_start_worker(job, args) for job in jobs]
+    for proc in procs:
+        if proc.stdout.readline().strip() != "ready":
+            raise RuntimeError("thread worker failed before its start")
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    results = []
+    for proc in procs:
+        out, _ = proc.communicate(timeout=3600)
+        if proc.returncode:
+            raise RuntimeError(f"thread worker exited with {proc.returncode}")
+        results.append(json.loads(out.strip().splitlines()[-1]))
+    return results
+
+
+def bench_threads(args: argparse.Namespace) -> dict:
+    """(a) one process with 2 threads running two trainings of N steps one after the
+    other against (b) two single-threaded processes running one training each at the
+    same time; and whether K steps end bit-identical with 1 and with 2 threads."""
+    n, k = args.thread_steps, args.thread_check_steps
+    print(f"\n== threads: 2 trainings of {n} steps, 1 process x 2 threads vs 2 x 1 thread ==")
+    print(
+        f"{'model':<18} {'2 threads, seq s':>16} {'2 procs x 1 s':>13} {'throughput (b)/(a)':>18}"
+    )
+    out: dict = {"steps": n, "check_steps": k, "models": []}
+    for name in args.thread_models:
+        job = {"model": name, "steps": n, "wait": True}
+        seq = _run_workers([{**job, "threads": 2, "trainings": 2}], args)[0]
+        par = _run_workers([{**job, "threads": 1, "trainings": 1}] * 2, args)
+        wall_a = seq["end"] - seq["start"]
+        wall_b = max(r["end"] for r in par) - min(r["start"] for r in par)
+        row = {
+            "model": name,
+            "one_process_two_threads_wall_s": wall_a,
+            "two_processes_one_thread_wall_s": wall_b,
+            "throughput_ratio": wall_a / wall_b,
+        }
+        out["models"].append(row)
+        print(
+            f"{name:<18} {wall_a:16.2f} {wall_b:13.2f} {row['throughput_ratio']:17.2f}x", flush=True
+        )
+    print(f"determinism: parameter SHA-256 after {k} steps (seed 0), each run alone")
+    for name in args.thread_models:
+        runs = {}
+        for threads in (1, 1, 2, 2):
+            job = {"model": name, "steps": k, "threads": threads, "trainings": 1, "wait": True}
+            runs.setdefault(threads, []).append(_run_workers([job], args)[0])
+        same = {t: len({r["sha256"] for r in rs}) == 1 for t, rs in runs.items()}
+        across = runs[1][0]["sha256"] == runs[2][0]["sha256"]
+        diff = abs(runs[1][0]["sum"] - runs[2][0]["sum"])
+        check = {
+            "model": name,
+            "bit_identical_1_thread_repeat": same[1],
+            "bit_identical_2_threads_repeat": same[2],
+            "bit_identical_1_vs_2_threads": across,
+            "param_sum_1_thread": runs[1][0]["sum"],
+            "param_sum_2_threads": runs[2][0]["sum"],
+        }
+        out.setdefault("determinism", []).append(check)
+        print(
+            f"{name:<18} 1 thread repeat identical: {same[1]}; 2 threads repeat identical: "
+            f"{same[2]}; 1 vs 2 threads identical: {across} (|sum difference| {diff:.3g})",
+            flush=True,
+        )
+    return out
+
+
 # --------------------------------------------------------------------------- workflow
 
 
@@ -553,7 +1061,28 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="leave glibc's allocator settings alone (scalecnn train/evaluate tune them)",
     )
+    p.add_argument(
+        "--disco-basis",
+        help="disco's basis file (default: the Hermite basis as a same-cost stand-in)",
+    )
+    p.add_argument(
+        "--skip-conv3d-layer", action="store_true", help="skip conv3d's AutoConv3d direct vs fft"
+    )
+    p.add_argument(
+        "--skip-throughput", action="store_true", help="skip the effective GFLOP/s table"
+    )
+    p.add_argument("--skip-epoch", action="store_true", help="skip the epoch split into parts")
+    p.add_argument("--epoch-model", default="standard", help="model of the epoch section")
+    p.add_argument("--epoch-epochs", type=int, default=3, help="epochs timed after a warm-up")
+    p.add_argument("--epoch-data", help="STIR file of the epoch section (default: synthetic)")
+    p.add_argument("--skip-threads", action="store_true", help="skip the threads section")
+    p.add_argument("--thread-models", nargs="+", default=["standard"])
+    p.add_argument("--thread-steps", type=int, default=50, help="steps per training (threads)")
+    p.add_argument(
+        "--thread-check-steps", type=int, default=10, help="steps of the determinism check"
+    )
     p.add_argument("--probe-memory", help=argparse.SUPPRESS)
+    p.add_argument("--thread-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
 
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -567,6 +1096,9 @@ def main(argv: list[str] | None = None) -> int:
         from scalecnn.device import tune_allocator
 
         tune_allocator()
+    if args.thread_worker:
+        print(json.dumps(thread_worker(json.loads(args.thread_worker), args)))
+        return 0
 
     args.layer_repeats = 3 if args.quick else 5
     args.model_repeats = 5 if args.quick else 7
@@ -591,10 +1123,19 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"env": env}
     if not args.skip_layers:
         result["layers"] = bench_layers(args)
+    if not args.skip_conv3d_layer:
+        result["conv3d_layer"] = bench_conv3d_layer(args)
     if not args.skip_models:
         result["models"] = bench_models(args)
+        result["models_sum"] = summarise_models(result["models"])
+    if not args.skip_throughput:
+        result["throughput"] = bench_throughput(args, result.get("models"))
     if not args.skip_floor:
         result["floor"] = bench_floor(args)
+    if not args.skip_epoch:
+        result["epoch"] = bench_epoch(args)
+    if not args.skip_threads and args.device == "cpu":
+        result["threads"] = bench_threads(args)
     if args.workflow:
         result["workflow"] = bench_workflow(args.workflow_cmd)
     env["loadavg_after"] = _loadavg()
