@@ -31,3 +31,4 @@ rule all:
         all_tables(),
         all_figures(),
         verdict_targets(),
+        paper_rate_runs(),

@@ -250,6 +250,18 @@ def config_name():
     return " ".join(rel)
 
 
+def paper_rate_runs():
+    """metrics.json of every run whose rate is the paper's. They are known before any
+    selection has run; rule all lists them so that they start at once, beside the
+    selection trainings, instead of after the last selection checkpoint."""
+    return [
+        f"{run}/metrics.json"
+        for d, m, e in configurations()
+        if m in PAPER_LR_MODELS
+        for run in chosen_runs(d, m, e)
+    ]
+
+
 def all_tables():
     tables = [
         "results/tables/runs.csv",

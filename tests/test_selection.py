@@ -21,6 +21,8 @@ def test_paper_lr_models_all_and_list_keep_the_config_order():
     assert paper_lr_models(["disco", "standard"], MODELS) == ["standard", "disco"]
     assert paper_lr_models([], MODELS) == []
     assert paper_lr_models(None, MODELS) == []
+    # a registered model the study does not train (e.g. --config models=[...]) is ignored
+    assert paper_lr_models(["hermite", "disco"], MODELS) == ["disco"]
 
 
 @pytest.mark.parametrize("value", [["resnet"], "some"])

@@ -98,7 +98,8 @@ def paper_lr_models(value: str | Sequence[str] | None, models: Sequence[str]) ->
         models: the config's ``models``.
 
     Raises:
-        ValueError: a listed model is not in ``models``, or ``value`` is another string.
+        ValueError: a listed model is neither registered nor in ``models``, or ``value``
+            is another string.
     """
     if value is None:
         return []
@@ -108,12 +109,15 @@ def paper_lr_models(value: str | Sequence[str] | None, models: Sequence[str]) ->
                 f"config key '{PAPER_LR_KEY}': expected 'all' or a list of models, got {value!r}"
             )
         return list(models)
-    unknown = [m for m in value if m not in models]
+    from scalecnn.models import list_models
+
+    unknown = [m for m in value if m not in list_models() and m not in models]
     if unknown:
         raise ValueError(
-            f"config key '{PAPER_LR_KEY}': model(s) {unknown} are not in config key 'models' "
-            f"({list(models)})"
+            f"config key '{PAPER_LR_KEY}': unknown model(s) {unknown}; registered: {list_models()}"
         )
+    # registered models the study does not train (e.g. after --config models=[...]) are
+    # ignored, so that one list serves every subset of the models
     return [m for m in models if m in set(value)]
 
 

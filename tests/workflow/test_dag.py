@@ -60,9 +60,10 @@ def test_paper_config_after_selection_requests_the_remaining_trainings(workdir):
 
 def test_quick_config_dry_run(workdir):
     counts = job_counts(snakemake(workdir, "-n", "--cores", "1", "--configfile", QUICK).stdout)
-    # 4 models × 2 evaluations × 2 rates × 1 selection seed
-    assert counts["train"] == 16
-    assert counts["select_lr"] == 8
+    # standard: 2 rates × 1 selection seed; the paper's rate for ensemble, hermite and
+    # energy_pool: seeds 1-2 each, listed from the start (not after standard's selection)
+    assert counts["train"] == 2 + 3 * 2
+    assert counts["select_lr"] == 4
     assert counts["prepare_data"] == 1
     assert "disco_basis" not in counts
 
@@ -105,7 +106,8 @@ def test_config_override_on_the_command_line(workdir):
     out = snakemake(
         workdir, "-n", "--cores", "1", "--configfile", QUICK, "--config", "selection_seeds=2"
     ).stdout
-    assert job_counts(out)["train"] == 32
+    # standard: 2 rates × 2 selection seeds; the paper-rate models unchanged (3 × 2 seeds)
+    assert job_counts(out)["train"] == 2 * 2 + 3 * 2
 
 
 def test_lint_is_clean():

@@ -10,7 +10,7 @@ import yaml
 from matplotlib.figure import Figure
 from wfutil import REPO, job_counts, snakemake
 
-QUICK = REPO / "config" / "quick.yaml"
+QUICK = REPO / "tests" / "workflow" / "dag_config.yaml"  # the earlier quick study
 FIGURE_RULES = {
     "fig4_accuracy",
     "suppl_fig1_accuracy_boxes",
