@@ -2,19 +2,25 @@
 
 import json
 import os
+import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
+from scalecnn.io import atomic_path
 from scalecnn.selection import choose_lr
+from scalecnn.signals import Stopped, abort_on_signals
 from scalecnn.training import (
     CHECKPOINT_NAME,
     HISTORY_COLUMNS,
     KILL_HOOK_ENV,
+    SLOW_HOOK_ENV,
     RunConfig,
     SplitTensors,
     TrainState,
@@ -215,3 +221,69 @@ def test_record_epoch_keeps_the_best_state_on_strict_improvement_only():
     assert torch.equal(state.best_state["weight"], model.weight)
     assert [h["epoch"] for h in state.history] == [1, 2, 3]
     assert list(state.history[0]) == list(HISTORY_COLUMNS)
+
+
+def _wait_for(path, proc, timeout=120.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"the run ended before {path.name} appeared"
+        assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kill_after", [False, True], ids=["sigterm", "sigterm-then-sigkill"])
+def test_sigterm_stops_at_a_step_and_the_rerun_resumes_bit_identical(
+    tiny_stir, tmp_path, kill_after
+):
+    """SIGTERM mid-epoch: the partial epoch is abandoned, one log line names the epoch and
+    step, exit status 143, the checkpoint of the last completed epoch stays; a SIGKILL right
+    after leaves it intact too. The rerun resumes from it and ends bit-identical."""
+    subprocess.run(_cli(tiny_stir, tmp_path / "ref"), check=True, capture_output=True)
+    out = tmp_path / "run"
+    env = dict(os.environ, **{SLOW_HOOK_ENV: "0.05"})  # steps long enough to land mid-epoch
+    proc = subprocess.Popen(_cli(tiny_stir, out), env=env, stderr=subprocess.PIPE, text=True)
+    _wait_for(out / CHECKPOINT_NAME, proc)  # epoch 1 is done; now into epoch 2
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    if kill_after:
+        proc.send_signal(signal.SIGKILL)
+    err = proc.communicate(timeout=120)[1]
+    ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)  # intact, loadable
+    assert not (out / "metrics.json").exists()
+    if kill_after:
+        assert proc.returncode == -signal.SIGKILL
+    else:
+        assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
+        lines = re.findall(r"stopped by SIGTERM after epoch (\d+), step (\d+); rerun resumes", err)
+        assert len(lines) == 1, err[-3000:]
+        epoch, step = map(int, lines[0])
+        assert epoch == ckpt["train_state"]["epoch"] >= 1 and step >= 1, lines
+        assert "Traceback" not in err
+    rerun = subprocess.run(_cli(tiny_stir, out), check=True, capture_output=True, text=True)
+    resumed = re.search(r"resuming .* after epoch (\d+)", rerun.stderr)
+    assert resumed and int(resumed.group(1)) == ckpt["train_state"]["epoch"], rerun.stderr
+    ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
+    got = json.loads((out / "metrics.json").read_text())
+    assert _strip_times(ref) == _strip_times(got)
+    s1 = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)
+    s2 = torch.load(out / "model.pt", weights_only=True)
+    assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not (out / CHECKPOINT_NAME).exists()
+
+
+def test_stop_signal_in_a_job_without_checkpoint_leaves_no_file(tmp_path, caplog):
+    """abort_on_signals (evaluations, disco-basis): the signal ends the job at once with
+    status 128 + signal; an atomic write in progress leaves nothing behind."""
+    target = tmp_path / "out.npy"
+    with (
+        pytest.raises(Stopped) as info,
+        atomic_path(target) as tmp,
+        abort_on_signals("a test job"),
+    ):
+        tmp.write_bytes(b"partial")
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(5)  # the handler raises before this ends
+    assert info.value.code == 128 + signal.SIGUSR1
+    assert "stopped by SIGUSR1 during a test job; nothing written" in caplog.text
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGUSR1) is signal.SIG_DFL  # handlers restored

@@ -27,6 +27,7 @@ from torch import nn
 from scalecnn import io
 from scalecnn.data.scenarios import ALL_SIZES
 from scalecnn.device import resolve_device, set_threads, tune_allocator
+from scalecnn.signals import abort_on_signals
 from scalecnn.training import EVAL_BATCH_SIZE
 
 log = logging.getLogger(__name__)
@@ -341,7 +342,9 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     set_threads(args.threads)
     tune_allocator()
     kwargs = {"input_scale": args.input_scale} if args.metric == "equivariance" else {}
-    METRICS[args.metric](args.run, args.data, args.out, args.device, **kwargs)
+    # no checkpoint: a stop signal (time limit, scancel) ends it at once, cleanly
+    with abort_on_signals(f"evaluate {args.metric} of {args.run}"):
+        METRICS[args.metric](args.run, args.data, args.out, args.device, **kwargs)
     return 0
 
 

@@ -15,6 +15,15 @@ same run again continues from it and ends bit-identical to an uninterrupted
 run on CPU. The checkpoint is not a declared workflow output, so Snakemake's
 clean-up of an incomplete job leaves it in place; it is removed when the run
 completes.
+
+A stop signal (SIGTERM: Slurm's time limit, preemption, ``scancel``; SIGUSR1:
+``sbatch --signal``) stops the run at the next training step: the partial epoch
+is abandoned (the checkpoint after the last completed epoch stays as it is, so
+the rerun redoes that epoch from exactly that state: exact resume), one line
+``stopped by SIGTERM after epoch N, step M; rerun resumes ...`` is logged and
+:class:`scalecnn.signals.Stopped` ends the process with status 128 + signal
+(143 for SIGTERM). A checkpoint being written when the signal arrives is
+finished first; a SIGKILL at any moment leaves the previous one intact.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +47,7 @@ from torch import nn
 
 from scalecnn import io
 from scalecnn.device import resolve_device, set_threads, tune_allocator
+from scalecnn.signals import StopRequest, stop_requests
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +59,9 @@ and results do not depend on it (eval mode, no batch statistics)."""
 CHECKPOINT_NAME = ".checkpoint.pt"
 KILL_HOOK_ENV = "SCALECNN_KILL_AFTER_EPOCH"
 """Fault-injection hook for tests: SIGKILL the process right after this epoch's checkpoint."""
+SLOW_HOOK_ENV = "SCALECNN_STEP_SLEEP"
+"""Test hook: sleep this many seconds after every training step (stretches a tiny run past
+a one-minute Slurm time limit). Sleeping changes no number of the run."""
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "train_time", "val_loss", "val_acc")
 
@@ -174,25 +188,43 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
 
 
+class EpochAbandonedError(Exception):
+    """``should_stop`` asked :func:`train_epoch` to stop after ``steps`` steps."""
+
+    def __init__(self, steps: int) -> None:
+        super().__init__(f"epoch abandoned after {steps} steps")
+        self.steps = steps
+
+
+def _step_sleep() -> float:
+    return float(os.environ.get(SLOW_HOOK_ENV) or 0.0)
+
+
 def train_epoch(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     data: SplitTensors,
     batch_size: int,
     order: torch.Tensor | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> tuple[float, float]:
     """One pass over ``data`` in batches; returns (mean loss, accuracy in percent).
 
     Raises :class:`NonFiniteLossError` when the epoch's loss is not finite (checked once
-    per epoch, so that a GPU is never synchronised per batch).
+    per epoch, so that a GPU is never synchronised per batch), and
+    :class:`EpochAbandonedError` when ``should_stop()`` is true before a step (the model and
+    optimizer are then part-way through the epoch: the caller discards them).
     """
+    sleep = _step_sleep()
     model.train()
     n = len(data)
     total_loss = torch.zeros((), dtype=torch.float64, device=data.labels.device)
     correct = torch.zeros((), dtype=torch.int64, device=data.labels.device)
     if order is not None:
         order = order.to(data.labels.device)  # one copy per epoch, not per batch
-    for start in range(0, n, batch_size):
+    for step, start in enumerate(range(0, n, batch_size)):
+        if should_stop is not None and should_stop():
+            raise EpochAbandonedError(step)
         if order is None:
             x = data.images[start : start + batch_size]
             y = data.labels[start : start + batch_size]
@@ -206,6 +238,8 @@ def train_epoch(
         optimizer.step()
         total_loss += loss.detach().double() * y.shape[0]
         correct += (logits.detach().argmax(dim=1) == y).sum()
+        if sleep:
+            time.sleep(sleep)
     mean_loss = total_loss.item() / n
     if not np.isfinite(mean_loss):
         raise NonFiniteLossError(f"non-finite training loss ({mean_loss})")
@@ -350,8 +384,27 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
 
     Writes ``metrics.json``, ``history.csv``, ``model.pt`` (best state_dict) and
     ``predictions.npy`` (test predictions in loader order), each atomically.
-    Returns the metrics dictionary.
+    Returns the metrics dictionary. Raises :class:`scalecnn.signals.Stopped` after a
+    stop signal (SIGTERM, SIGUSR1), leaving the checkpoint of the last completed epoch.
     """
+    with stop_requests() as stop:
+        return _train_run(cfg, out_dir, stop)
+
+
+def _stopped(stop: StopRequest, state: TrainState, steps: int, ckpt_path: Path) -> Exception:
+    """The one log line and the exception that end a run after a stop signal."""
+    if state.epoch == 0:
+        where = "from scratch (no epoch completed)"
+    else:
+        where = f"from {ckpt_path} (after epoch {state.epoch})"
+    redo = f"; its {steps} step(s) of epoch {state.epoch + 1} are redone" if steps else ""
+    return stop.stop(
+        f"stopped by {stop.name} after epoch {state.epoch}, step {steps}; rerun resumes "
+        f"{where}{redo}"
+    )
+
+
+def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) -> dict[str, Any]:
     cfg.validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -394,7 +447,10 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
                 splits["train"],
                 cfg.batch_size,
                 batch_order(len(splits["train"]), epoch, cfg),
+                should_stop=stop,
             )
+        except EpochAbandonedError as exc:  # the checkpoint holds the state after state.epoch
+            raise _stopped(stop, state, exc.steps, ckpt_path) from None
         except NonFiniteLossError as exc:
             state.status, state.message = "nonfinite", f"epoch {epoch}: {exc}"
             log.error("stopping run: %s", state.message)
@@ -417,7 +473,11 @@ def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
         )
         _save_checkpoint(ckpt_path, model, optimizer, state, cfg)
         _maybe_kill(epoch)
+        if stop.requested:  # arrived during validation or the checkpoint: stop here
+            raise _stopped(stop, state, 0, ckpt_path)
 
+    if stop.requested:  # before the outputs are written: the rerun writes them
+        raise _stopped(stop, state, 0, ckpt_path)
     metrics = _finish(cfg, model, state, splits, device, out)
     ckpt_path.unlink(missing_ok=True)
     return metrics

@@ -65,6 +65,7 @@ import torch.nn.functional as F
 
 from scalecnn.bases.hermite import hermite_basis, hermite_matrix, normalize_basis
 from scalecnn.io import atomic_path, write_json, write_npy
+from scalecnn.signals import abort_on_signals
 
 logger = logging.getLogger(__name__)
 
@@ -676,6 +677,13 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_cli(args: argparse.Namespace) -> int:
+    # no checkpoint: a stop signal (time limit, scancel) ends it at once, cleanly; the
+    # workflow's retry starts it again with a longer time limit
+    with abort_on_signals(f"disco-basis {args.out}"):
+        return _compute_and_write(args)
+
+
+def _compute_and_write(args: argparse.Namespace) -> int:
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     started = time.perf_counter()
