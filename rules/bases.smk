@@ -14,7 +14,7 @@ rule disco_basis:
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
-        runtime=res("train", "runtime"),
+        runtime=get_train_runtime,
     params:
         scales=" ".join(str(s) for s in config["disco"]["scales"]),
         epochs=config["disco"]["epochs"],

@@ -73,6 +73,17 @@ def res(kind, key, default=None):
     return config["resources"][kind].get(key, default)
 
 
+def get_train_runtime(wildcards, attempt):
+    """Minutes of a training (or DISCO basis) job: the config's resources.train.runtime
+    times the attempt, so a retry after a time limit gets more time (and resumes)."""
+    return res("train", "runtime") * attempt
+
+
+def get_evaluate_runtime(wildcards, attempt):
+    """Minutes of an evaluation job: resources.evaluate.runtime times the attempt."""
+    return res("evaluate", "runtime") * attempt
+
+
 def data_file(wildcards):
     return f"results/data/{wildcards.data}.npz"
 

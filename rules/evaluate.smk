@@ -17,7 +17,7 @@ rule generalization:
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
-        runtime=res("evaluate", "runtime"),
+        runtime=get_evaluate_runtime,
         gpu=res("evaluate", "gpu", 0),
     params:
         run=lambda w, input: os.path.dirname(input.metrics),
@@ -43,7 +43,7 @@ rule equivariance:
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
-        runtime=res("evaluate", "runtime"),
+        runtime=get_evaluate_runtime,
         gpu=res("evaluate", "gpu", 0),
     params:
         run=lambda w, input: os.path.dirname(input.metrics),
@@ -70,7 +70,7 @@ rule best_run_indices:
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
-        runtime=res("evaluate", "runtime"),
+        runtime=get_evaluate_runtime,
         gpu=res("evaluate", "gpu", 0),
     params:
         device=config["device"],

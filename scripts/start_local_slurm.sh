@@ -16,6 +16,8 @@
 # Settings (environment variables):
 #   LOCAL_SLURM_PARTITION    partition name                         (default: local)
 #   LOCAL_SLURM_MIN_JOB_AGE  seconds slurmctld keeps finished jobs  (default: 600)
+#   LOCAL_SLURM_KILL_WAIT    seconds from SIGTERM to SIGKILL at a time limit or scancel
+#                            (default: 10; Slurm's own default is 30)
 #   LOCAL_SLURM_TIMEOUT      seconds to wait for the node           (default: 90)
 #   LOCAL_SLURM_FORCE=1      overwrite a slurm.conf not written by this script
 #
@@ -26,6 +28,7 @@ export PATH="$PATH:/usr/sbin:/sbin" # the daemons live there
 
 PARTITION="${LOCAL_SLURM_PARTITION:-local}"
 MIN_JOB_AGE="${LOCAL_SLURM_MIN_JOB_AGE:-600}"
+KILL_WAIT="${LOCAL_SLURM_KILL_WAIT:-10}"
 TIMEOUT="${LOCAL_SLURM_TIMEOUT:-90}"
 CONF_DIR=/etc/slurm
 CONF="$CONF_DIR/slurm.conf"
@@ -129,6 +132,9 @@ SelectType=select/cons_tres
 SelectTypeParameters=CR_Core_Memory
 ReturnToService=2
 MinJobAge=$MIN_JOB_AGE
+# A job past its time limit gets SIGTERM at once (no grace minutes), SIGKILL KillWait s later.
+OverTimeLimit=0
+KillWait=$KILL_WAIT
 SlurmctldPidFile=$RUN_DIR/slurmctld.pid
 SlurmdPidFile=$RUN_DIR/slurmd.pid
 SlurmctldLogFile=$LOG_DIR/slurmctld.log
