@@ -6,6 +6,8 @@
 #   snakemake --report report.zip                          figures and tables with captions
 #   snakemake --cores 2 record --configfile config/reproduce_emoji.yaml
 #                                                          docs/reproduction.md from the run
+#   snakemake --cores 1 mlflow --config 'mlflow={enabled: true}'
+#                                                          the runs into results/mlflow.db
 
 
 if not workflow.config_settings.configfiles:
@@ -21,6 +23,7 @@ include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
 include: "rules/reproduce.smk"
+include: "rules/mlflow.smk"
 
 
 report: "workflow/report/workflow.rst"

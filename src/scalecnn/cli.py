@@ -165,12 +165,76 @@ def _run_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_mlflow_sync(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "mlflow-sync",
+        help="put every finished run into an MLflow tracking store",
+        description="Put every finished run under RESULTS/runs/ into an MLflow experiment: "
+        "one MLflow run per training with its parameters, final metrics, per-epoch curves, "
+        "tags (status, chosen_rate, lr_source, commit) and the run folder's files. "
+        "Idempotent and incremental: unchanged runs are skipped, changed ones replaced, "
+        "runs an interrupted sync left incomplete redone. Needs the extra: "
+        'pip install -e ".[mlflow]".',
+    )
+    p.add_argument("results", type=Path, help="the results folder (holding runs/)")
+    p.add_argument(
+        "--tracking-uri",
+        default=None,
+        help="any MLflow tracking URI (default: sqlite:///RESULTS/mlflow.db, a local SQLite "
+        "store; browse it with mlflow ui --backend-store-uri sqlite:///RESULTS/mlflow.db)",
+    )
+    p.add_argument("--experiment", default="scalecnn", help="experiment name (default scalecnn)")
+    p.add_argument(
+        "--artifacts",
+        choices=["copy", "link"],
+        default="copy",
+        help="copy the run folder's files into the store, or log links to them",
+    )
+    p.add_argument(
+        "--artifact-location",
+        default=None,
+        help="artifact location of a new experiment (default for SQLite: "
+        "mlflow-artifacts/ beside the database)",
+    )
+    p.add_argument(
+        "--prune",
+        action="store_true",
+        help="also delete the MLflow runs whose run folder no longer exists",
+    )
+    p.add_argument("--summary", type=Path, default=None, help="write the counts as JSON here")
+    p.set_defaults(func=_run_mlflow_sync)
+
+
+def _run_mlflow_sync(args: argparse.Namespace) -> int:
+    from scalecnn import io
+
+    try:
+        from scalecnn.tracking import sync
+
+        summary = sync(
+            args.results,
+            tracking_uri=args.tracking_uri,
+            experiment=args.experiment,
+            artifacts=args.artifacts,
+            prune=args.prune,
+            artifact_location=args.artifact_location,
+        )
+    except ImportError as exc:
+        print(f"scalecnn mlflow-sync: error: {exc}", file=sys.stderr)
+        return 2
+    if args.summary is not None:
+        io.write_json(args.summary, summary.as_dict())
+    print(summary.line())
+    return 0
+
+
 COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     _add_train,
     _add_download,
     _add_generate,
     _add_verify,
     _add_models,
+    _add_mlflow_sync,
 )
 
 
