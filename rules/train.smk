@@ -1,9 +1,6 @@
 # Trainings: selection seeds at every learning rate, the selection checkpoint,
 # then the chosen rate's remaining seeds (requested through chosen_runs()). For a model in
 # paper_lr_models the checkpoint has no selection runs and records the paper's rate.
-# A training's log is appended to, so that it keeps every attempt: a stop by a time limit
-# or scancel ("stopped by SIGTERM after epoch N") and the retry's "resuming ... after
-# epoch N".
 
 
 rule train:
@@ -45,7 +42,7 @@ rule train:
         " --kernel-size {params.kernel_size} --interpolation {params.interpolation}"
         " --batch-size {params.batch_size} --max-epochs {params.max_epochs}"
         " --patience {params.patience} --device {params.device} --threads {threads}"
-        " {params.extra} --out {params.out} >> {log} 2>&1"
+        " {params.extra} --out {params.out} > {log} 2>&1"
 
 
 checkpoint select_lr:
