@@ -44,14 +44,23 @@ def run_row(metrics: dict) -> dict:
         "interpolation": p["interpolation"],
     }
     row.update({k: metrics.get(k) for k in RUN_METRIC_COLUMNS})
-    row.update({f"params.{k}": row[k] for k in MLFLOW_PARAMS})
-    row.update({f"metrics.{k}": row[k] for k in MLFLOW_METRICS})
     return row
 
 
 def runs_table(metrics_files: Iterable[str | os.PathLike]) -> pd.DataFrame:
     """``runs.csv``: one row per run, sorted by data, model, evaluation, lr, seed."""
-    rows = [run_row(_read_metrics(f)) for f in metrics_files]
+    return runs_frame([run_row(_read_metrics(f)) for f in metrics_files])
+
+
+def runs_frame(rows: Iterable[dict]) -> pd.DataFrame:
+    """Rows of parameters and metrics (their MLflow export names added here) as the
+    ``runs.csv`` table, sorted by data, model, evaluation, lr, seed."""
+    rows = [
+        row
+        | {f"params.{k}": row[k] for k in MLFLOW_PARAMS}
+        | {f"metrics.{k}": row[k] for k in MLFLOW_METRICS}
+        for row in rows
+    ]
     columns = (
         list(RUN_PARAM_COLUMNS)
         + list(RUN_METRIC_COLUMNS)

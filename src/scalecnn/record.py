@@ -47,8 +47,9 @@ RUN_FAMILIES = ("train", "generalization", "equivariance")
 def git_commit(
     repo: PathLike, ignore: Sequence[str] = ("docs/reproduction.md", "docs/reproduction")
 ) -> str:
-    """``git rev-parse HEAD`` of ``repo``, with ``-dirty`` when tracked files differ from it
-    (paths in ``ignore``, the record's own outputs, do not count); ``"unknown"`` outside git."""
+    """``git rev-parse HEAD`` of the repository holding ``repo``, with ``-dirty`` when tracked
+    files differ from it (paths in ``ignore``, relative to the repository's top, e.g. the
+    record's own outputs, do not count); ``"unknown"`` outside git."""
     try:
         head = subprocess.run(
             ["git", "-C", str(repo), "rev-parse", "HEAD"],
@@ -57,8 +58,8 @@ def git_commit(
             check=True,
         ).stdout.strip()
         status = subprocess.run(
-            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", "."]
-            + [f":(exclude){p}" for p in ignore],
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no", "--", ":/"]
+            + [f":(top,exclude){p}" for p in ignore],
             capture_output=True,
             text=True,
             check=True,

@@ -38,7 +38,6 @@ import json
 import logging
 import math
 import os
-import subprocess
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from scalecnn.aggregate import MLFLOW_METRICS, MLFLOW_PARAMS, RUN_METRIC_COLUMNS, RUN_PARAM_COLUMNS
+from scalecnn.aggregate import RUN_METRIC_COLUMNS, runs_frame
+from scalecnn.record import git_commit
 
 if TYPE_CHECKING:
     from mlflow.entities import Run
@@ -313,27 +313,6 @@ def _sqlite_path(uri: str) -> Path | None:
     return Path(uri[len(prefix) :])
 
 
-def _git_commit(path: Path) -> str:
-    """``git rev-parse HEAD`` of the repository holding ``path`` (``-dirty`` when tracked
-    files differ from it), ``unknown`` outside git."""
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(path), "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(path), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return head + ("-dirty" if dirty else "")
-
-
 def get_experiment_id(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
     """The id of the active experiment ``name``, created (at ``artifact_location``) if absent."""
     if not name or not name.strip():
@@ -496,7 +475,7 @@ def sync(
     experiment_id = get_experiment_id(client, experiment, artifact_location)
     summary = SyncSummary(uri, experiment, experiment_id, artifacts, runs=len(folders))
     stored = stored_runs(client, experiment_id)
-    commit = _git_commit(results.resolve())
+    commit = git_commit(results.resolve(), ignore=())
 
     def delete(runs: Iterable[Run]) -> None:
         for old in runs:
@@ -568,14 +547,5 @@ def read_runs_table(
                 if value is not None and key in INTEGER_METRICS:
                     value = int(value)
                 row[key] = value
-            row.update({f"params.{k}": row[k] for k in MLFLOW_PARAMS})
-            row.update({f"metrics.{k}": row[k] for k in MLFLOW_METRICS})
             rows.append(row)
-    columns = (
-        list(RUN_PARAM_COLUMNS)
-        + list(RUN_METRIC_COLUMNS)
-        + [f"params.{k}" for k in MLFLOW_PARAMS]
-        + [f"metrics.{k}" for k in MLFLOW_METRICS]
-    )
-    frame = pd.DataFrame(rows, columns=columns)
-    return frame.sort_values(list(RUN_PARAM_COLUMNS[:5]), kind="stable").reset_index(drop=True)
+    return runs_frame(rows)
