@@ -106,6 +106,9 @@ def test_relative_error_hand_values():
     assert relative_error(ref, ref) == pytest.approx(0.0)
     assert relative_error(ref, torch.zeros(1, 4, 4)) == pytest.approx(1.0)
     assert relative_error(ref, 3 * torch.ones(1, 2, 2)) == pytest.approx(4.0)  # (1−3)²/1²
+    # an all-zero reference (a stage dead on that object): undefined, not infinite
+    assert np.isnan(relative_error(torch.zeros(1, 4, 4), ref))
+    assert np.isnan(relative_error(torch.zeros(1, 4, 4), torch.zeros(1, 4, 4)))
 
 
 def test_equivariance_error_is_zero_for_constant_maps(tiny_stir):
@@ -130,6 +133,10 @@ def test_pair_subsets_follow_the_paper():
     errors = np.arange(6, dtype=float).reshape(1, 1, 6)
     assert summarize_equivariance(errors, 2) == pytest.approx((0 + 1 + 4 + 5) / 4)
     assert summarize_equivariance(errors, 4) == pytest.approx(2.5)
+    # undefined pairs are left out of the mean; all undefined: NaN
+    errors[0, 0, 1] = np.nan
+    assert summarize_equivariance(errors, 2) == pytest.approx((0 + 4 + 5) / 3)
+    assert np.isnan(summarize_equivariance(np.full((1, 1, 6), np.nan), 2))
 
 
 def test_scale_indices_shapes_and_order(tmp_path):

@@ -149,10 +149,17 @@ def crop_to_object(fmap: torch.Tensor, position: tuple[int, int], size: int) -> 
 
 
 def relative_error(ref: torch.Tensor, other: torch.Tensor) -> float:
-    """``‖ref − resize(other)‖² / ‖ref‖²`` with bicubic resizing of ``other`` to ``ref``'s size."""
+    """``‖ref − resize(other)‖² / ‖ref‖²`` with bicubic resizing of ``other`` to ``ref``'s size.
+
+    NaN where ``ref`` is all zero (e.g. every unit of a stage dead after the ReLU on that
+    object): the relative error is undefined there, not infinite.
+    """
     resized = F.interpolate(other[None].double(), size=tuple(ref.shape[-2:]), mode="bicubic")[0]
     ref = ref.double()
-    return float(((ref - resized) ** 2).sum() / (ref**2).sum())
+    norm = (ref**2).sum()
+    if norm == 0:
+        return float("nan")
+    return float(((ref - resized) ** 2).sum() / norm)
 
 
 @torch.no_grad()
@@ -202,8 +209,12 @@ def equivariance_errors(
 
 
 def summarize_equivariance(errors: np.ndarray, evaluation: int) -> float:
-    """Mean error over the pairs the paper's figures use for ``evaluation``."""
-    return float(np.mean(errors[..., list(PAIR_SUBSETS[int(evaluation)])]))
+    """Mean error over the pairs the paper's figures use for ``evaluation``, leaving out
+    the undefined ones (NaN: an all-zero reference map); NaN if all are undefined."""
+    chosen = errors[..., list(PAIR_SUBSETS[int(evaluation)])]
+    if np.isnan(chosen).all():
+        return float("nan")
+    return float(np.nanmean(chosen))
 
 
 @torch.no_grad()
