@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 import torch
 
-from scalecnn.io import atomic_path
+from scalecnn.atomic import atomic_path
 from scalecnn.selection import choose_lr
 from scalecnn.signals import Stopped, abort_on_signals
 from scalecnn.training import (

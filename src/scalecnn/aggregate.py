@@ -139,7 +139,7 @@ def write_table(kind: str, inputs: list, out: str | os.PathLike) -> pd.DataFrame
     (metrics.json, equivariance.npz) pairs, or selection records (``.json``;
     other files are ignored so that rules can depend on per-dataset CSVs).
     """
-    from scalecnn import io
+    from scalecnn import atomic
 
     if kind == "runs":
         frame = runs_table(inputs)
@@ -153,5 +153,5 @@ def write_table(kind: str, inputs: list, out: str | os.PathLike) -> pd.DataFrame
         raise ValueError(
             f"unknown table kind {kind!r}; expected runs, generalization, equivariance or selection"
         )
-    io.write_csv(out, frame)
+    atomic.write_csv(out, frame)
     return frame

@@ -206,7 +206,7 @@ def _add_mlflow_sync(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_mlflow_sync(args: argparse.Namespace) -> int:
-    from scalecnn import io
+    from scalecnn import atomic
 
     try:
         from scalecnn.tracking import sync
@@ -223,7 +223,7 @@ def _run_mlflow_sync(args: argparse.Namespace) -> int:
         print(f"scalecnn mlflow-sync: error: {exc}", file=sys.stderr)
         return 2
     if args.summary is not None:
-        io.write_json(args.summary, summary.as_dict())
+        atomic.write_json(args.summary, summary.as_dict())
     print(summary.line())
     return 0
 

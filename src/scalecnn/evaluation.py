@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn import io
+from scalecnn import atomic
 from scalecnn.data.scenarios import ALL_SIZES
 from scalecnn.device import resolve_device, set_threads, tune_allocator
 from scalecnn.signals import abort_on_signals
@@ -285,7 +285,7 @@ def write_generalization(
     }
     row.update({f"s{s}": a for s, a in zip(ALL_SIZES, acc)})
     frame = pd.DataFrame([row])
-    io.write_csv(out, frame)
+    atomic.write_csv(out, frame)
     return frame
 
 
@@ -299,7 +299,7 @@ def write_equivariance(
     """Write ``stage1``, ``stage2`` ``(classes, instances, 6)`` and ``pairs`` to ``out`` (npz)."""
     _, dataset, model, dev = _open(run_dir, data, device)
     errors = equivariance_errors(model, dataset, dev, input_scale)
-    io.write_npz(
+    atomic.write_npz(
         out, pairs=np.array(EQUIVARIANCE_PAIRS), input_scale=np.array(input_scale), **errors
     )
     return errors
@@ -315,7 +315,7 @@ def write_indices(
     """Write the pooling indices of every test image (and ``extra`` arrays) to ``out`` (npz)."""
     params, dataset, model, dev = _open(run_dir, data, device)
     arrays = scale_indices(model, dataset, dev)
-    io.write_npz(out, kernel_size=np.array(params["kernel_size"]), **extra, **arrays)
+    atomic.write_npz(out, kernel_size=np.array(params["kernel_size"]), **extra, **arrays)
     return arrays
 
 

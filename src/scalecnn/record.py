@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalecnn import io
+from scalecnn import atomic
 from scalecnn.plots import style
 from scalecnn.protocol import (
     PAPER_LEARNING_RATES,
@@ -423,7 +423,7 @@ def render_record(inp: RecordInputs) -> str:
 # --------------------------------------------------------------------------- files
 def copy_file(src: PathLike, dst: PathLike) -> None:
     """Copy ``src`` to ``dst`` atomically."""
-    with io.atomic_path(dst) as tmp:
+    with atomic.atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
 
 
@@ -499,5 +499,5 @@ def write_record(
             notes_path=str(notes) if notes else "docs/reproduction_notes.md",
         )
     )
-    io.write_text(md, text)
+    atomic.write_text(md, text)
     return text

@@ -33,7 +33,7 @@ import pandas as pd
 from scipy import stats
 
 from scalecnn.aggregate import runs_table
-from scalecnn.io import write_csv
+from scalecnn.atomic import write_csv
 from scalecnn.plots import style
 from scalecnn.plots.paper import load_paper_summary
 

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from scalecnn import io
+from scalecnn import atomic
 
 PAPER_LR_KEY = "paper_lr_models"
 SOURCE_SELECTION = "selection"
@@ -80,7 +80,7 @@ def select_from_runs(metrics_files: Iterable[str | os.PathLike]) -> dict[str, An
 def write_selection(metrics_files: Iterable[str | os.PathLike], out: str | os.PathLike) -> dict:
     """Write the selection record (JSON) of one (data, model, evaluation)."""
     record = select_from_runs(metrics_files)
-    io.write_json(out, record)
+    atomic.write_json(out, record)
     return record
 
 
@@ -177,5 +177,5 @@ def write_paper_selection(
     """Write the selection record (JSON) of one configuration with the paper's rate."""
     lr = paper_lrs([(data, model, int(evaluation))])[(data, model, int(evaluation))]
     record = paper_selection_record(data, model, evaluation, lr)
-    io.write_json(out, record)
+    atomic.write_json(out, record)
     return record

@@ -45,7 +45,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn import io
+from scalecnn import atomic
 from scalecnn.device import resolve_device, set_threads, tune_allocator
 from scalecnn.signals import StopRequest, stop_requests
 
@@ -333,7 +333,7 @@ def _save_checkpoint(
     state: TrainState,
     cfg: RunConfig,
 ) -> None:
-    io.save_torch(
+    atomic.save_torch(
         path,
         {
             "config": asdict(cfg),
@@ -513,10 +513,10 @@ def _finish(
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "history": {col: history[col].tolist() for col in HISTORY_COLUMNS},
     }
-    io.save_torch(out / "model.pt", state.best_state or model.state_dict())
-    io.write_npy(out / "predictions.npy", predictions)
-    io.write_csv(out / "history.csv", history)
-    io.write_json(out / "metrics.json", metrics)
+    atomic.save_torch(out / "model.pt", state.best_state or model.state_dict())
+    atomic.write_npy(out / "predictions.npy", predictions)
+    atomic.write_csv(out / "history.csv", history)
+    atomic.write_json(out / "metrics.json", metrics)
     log.info(
         "finished %s: status %s, best val %.2f%%, test %s%%",
         out,

@@ -4,8 +4,8 @@ verified download from Zenodo."""
 import shutil
 from pathlib import Path
 
+from scalecnn.atomic import atomic_path
 from scalecnn.data import download_dataset, generate_emoji, verify_local_file
-from scalecnn.io import atomic_path
 from scalecnn.logs import log_to_file
 
 log_to_file(snakemake.log[0])

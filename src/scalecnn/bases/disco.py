@@ -63,8 +63,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from scalecnn.atomic import atomic_path, write_json, write_npy
 from scalecnn.bases.hermite import hermite_basis, hermite_matrix, normalize_basis
-from scalecnn.io import atomic_path, write_json, write_npy
 from scalecnn.signals import abort_on_signals
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,8 @@ from typing import Any, NamedTuple, TypeVar
 
 import requests
 
+from scalecnn.atomic import atomic_path
 from scalecnn.data.stir import DATASETS, STIRFormatError, validate_stir_file
-from scalecnn.io import atomic_path
 
 log = logging.getLogger(__name__)
 

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from scalecnn.io import atomic_path
+from scalecnn.atomic import atomic_path
 
 SPLITS: tuple[str, ...] = ("train", "valid", "test")
 MIN_SIZE = 17

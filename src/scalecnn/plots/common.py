@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from scalecnn.io import save_figure
+from scalecnn.atomic import save_figure
 from scalecnn.plots import style
 
 CONFIG_KEYS = ["data", "model", "evaluation"]

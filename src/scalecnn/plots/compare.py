@@ -24,7 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from scalecnn.io import write_csv, write_text
+from scalecnn.atomic import write_csv, write_text
 from scalecnn.plots import style
 from scalecnn.plots.common import (
     CONFIG_KEYS,

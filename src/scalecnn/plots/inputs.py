@@ -38,7 +38,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from scalecnn import aggregate
-from scalecnn.io import write_csv, write_text
+from scalecnn.atomic import write_csv, write_text
 from scalecnn.plots import style
 from scalecnn.plots.accuracy import plot_accuracy_boxes, plot_accuracy_summary
 from scalecnn.plots.common import add_note

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalecnn.io import write_csv, write_text
+from scalecnn.atomic import write_csv, write_text
 from scalecnn.plots import style
 from scalecnn.plots.common import OK, prepare, run_counts, subset
 

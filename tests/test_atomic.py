@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 import torch
 
-from scalecnn import io
+from scalecnn import atomic
 
 
 def test_atomic_path_renames_on_success_and_keeps_nothing_on_error(tmp_path):
     target = tmp_path / "sub" / "table.csv"
-    io.write_csv(target, pd.DataFrame({"a": [1, 2]}))
+    atomic.write_csv(target, pd.DataFrame({"a": [1, 2]}))
     assert pd.read_csv(target)["a"].tolist() == [1, 2]
-    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+    with pytest.raises(RuntimeError), atomic.atomic_path(target) as tmp:
         tmp.write_text("half")
         raise RuntimeError("writer died")
     assert pd.read_csv(target)["a"].tolist() == [1, 2]  # old content intact
@@ -29,7 +29,7 @@ def test_atomic_path_renames_on_success_and_keeps_nothing_on_error(tmp_path):
 def test_written_files_get_normal_permissions(tmp_path):
     old = os.umask(0o022)
     try:
-        io.write_text(tmp_path / "x.txt", "hi")
+        atomic.write_text(tmp_path / "x.txt", "hi")
     finally:
         os.umask(old)
     assert (tmp_path / "x.txt").stat().st_mode & 0o777 == 0o644
@@ -39,8 +39,8 @@ def test_process_killed_mid_write_leaves_no_file_at_the_final_path(tmp_path):
     target = tmp_path / "big.npz"
     script = textwrap.dedent(f"""
         import os, signal, numpy as np
-        from scalecnn import io
-        with io.atomic_path({str(target)!r}) as tmp:
+        from scalecnn import atomic
+        with atomic.atomic_path({str(target)!r}) as tmp:
             with open(tmp, "wb") as fh:
                 fh.write(b"x" * 1_000_000)
                 fh.flush()
@@ -54,7 +54,7 @@ def test_process_killed_mid_write_leaves_no_file_at_the_final_path(tmp_path):
 
 
 def test_json_writes_non_finite_as_null(tmp_path):
-    io.write_json(tmp_path / "m.json", {"a": float("nan"), "b": np.float32(1.5), "c": [np.inf]})
+    atomic.write_json(tmp_path / "m.json", {"a": float("nan"), "b": np.float32(1.5), "c": [np.inf]})
     assert (tmp_path / "m.json").read_text().replace(" ", "").replace(
         "\n", ""
     ) == '{"a":null,"b":1.5,"c":[null]}'
