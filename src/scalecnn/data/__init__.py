@@ -1,6 +1,6 @@
-"""STIR data: loader, synthetic test files, Zenodo download and emoji generator.
+"""STIR data: loader, file format, synthetic test files, Zenodo download and emoji generator.
 
-``DATASETS`` maps each published file name to its layout
+``DATASETS`` (:data:`scalecnn.study.DATASETS`) maps each published file name to its layout
 ``(classes, instances, channels)``.
 """
 
@@ -12,14 +12,10 @@ from scalecnn.data.download import (
 )
 from scalecnn.data.generate import generate_emoji
 from scalecnn.data.scenarios import ALL_SIZES, SCENARIOS, Scenario, get_scenario
-from scalecnn.data.stir import (
-    DATASETS,
-    STIRDataset,
-    STIRFormatError,
-    STIRInfo,
-    validate_stir_file,
-)
+from scalecnn.data.stir import STIRDataset
+from scalecnn.data.stir_format import STIRFormatError, STIRInfo, validate_stir_file
 from scalecnn.data.synthetic import write_synthetic_stir
+from scalecnn.study import DATASETS
 
 __all__ = [
     "ALL_SIZES",

@@ -23,7 +23,8 @@ from typing import Any, NamedTuple, TypeVar
 import requests
 
 from scalecnn.atomic import atomic_path
-from scalecnn.data.stir import DATASETS, STIRFormatError, validate_stir_file
+from scalecnn.data.stir_format import STIRFormatError, validate_stir_file
+from scalecnn.study import DATASETS
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def download_dataset(
 ) -> Path:
     """Download ``{name}.npz`` of Zenodo record 6578038 into folder ``dest``.
 
-    ``name`` is one of emoji, mnist, trafficsign, aerial; ``dest`` is a folder
+    ``name`` is one of :data:`scalecnn.study.DATASET_NAMES`; ``dest`` is a folder
     (or the target ``.npz`` path). ``api`` overrides the API base (see
     :func:`zenodo_api`). ``retries`` extra attempts follow a failed one on
     connection errors, timeouts, HTTP 5xx and truncated bodies, with

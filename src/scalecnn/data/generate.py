@@ -26,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalecnn.data.stir import IMAGE_SIZE, MAX_SIZE, MIN_SIZE, SPLITS, write_stir_npz
+from scalecnn.data.stir_format import SPLITS, write_stir_npz
+from scalecnn.study import IMAGE_SIZE, MAX_SIZE, MIN_SIZE
 
 log = logging.getLogger(__name__)
 

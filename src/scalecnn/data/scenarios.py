@@ -1,10 +1,16 @@
-"""The four evaluation scenarios: which object sizes are trained on and tested on."""
+"""The four evaluation scenarios: which object sizes are trained on and tested on.
+
+Built from the study's facts (:data:`scalecnn.study.EVALUATION_NAMES`,
+:func:`scalecnn.study.split_sizes`).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-ALL_SIZES = tuple(range(17, 65))
+from scalecnn.study import ALL_SIZES, EVALUATION_NAMES, split_sizes
+
+__all__ = ["ALL_SIZES", "SCENARIOS", "Scenario", "get_scenario"]
 
 
 @dataclass(frozen=True)
@@ -18,10 +24,7 @@ class Scenario:
 
 
 SCENARIOS: dict[int, Scenario] = {
-    1: Scenario(1, "Small2Large", tuple(range(17, 33)), tuple(range(33, 65))),
-    2: Scenario(2, "Mid2Rest", tuple(range(33, 49)), tuple(range(17, 33)) + tuple(range(49, 65))),
-    3: Scenario(3, "Large2Small", tuple(range(49, 65)), tuple(range(17, 49))),
-    4: Scenario(4, "All2All", ALL_SIZES, ALL_SIZES),
+    e: Scenario(e, name, *split_sizes(e)) for e, name in EVALUATION_NAMES.items()
 }
 
 
@@ -30,7 +33,7 @@ def get_scenario(evaluation: int) -> Scenario:
     try:
         return SCENARIOS[int(evaluation)]
     except (KeyError, ValueError, TypeError):
+        names = ", ".join(f"{e} {n}" for e, n in EVALUATION_NAMES.items())
         raise ValueError(
-            f"unknown evaluation {evaluation!r}; expected one of {sorted(SCENARIOS)} "
-            "(1 Small2Large, 2 Mid2Rest, 3 Large2Small, 4 All2All)"
+            f"unknown evaluation {evaluation!r}; expected one of {sorted(SCENARIOS)} ({names})"
         ) from None

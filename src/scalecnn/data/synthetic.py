@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scalecnn.data.stir import IMAGE_SIZE, MAX_SIZE, NUM_SCALES, SPLITS, write_stir_npz
+from scalecnn.data.stir_format import NUM_SCALES, SPLITS, write_stir_npz
+from scalecnn.study import IMAGE_SIZE, MAX_SIZE
 
 # Shape masks on normalised pixel-centre coordinates u (x, left→right) and
 # v (y, top→bottom) in (0, 1); ``t`` is a relative stroke width. Every shape
