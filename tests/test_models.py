@@ -4,15 +4,16 @@ import pytest
 import torch
 from torch import nn
 
+from scalecnn.layers import expected_num_scales
 from scalecnn.models import (
     build_model,
-    compute_params,
     get_spec,
     list_models,
     register_model,
+    stage_scales,
     unregister_model,
 )
-from scalecnn.models.builtin import PAPER_MODELS
+from scalecnn.study import PAPER_MODELS
 
 # Hand arithmetic (k = 7, C input channels, n classes):
 #   conv1: 16·C·49 + 16, conv2: 32·16·49 + 32 = 25 120, lin: 32·n + n
@@ -47,9 +48,21 @@ def test_parameter_counts(key, count):
     assert n_params(build_model(name, num_channels=channels, num_classes=classes)) == count
 
 
-def test_compute_params():
-    assert compute_params(7) == (29, 26)
-    assert compute_params(3) == (31, 30)
+def test_stage_scales():
+    assert stage_scales(7) == (29, 26)
+    assert stage_scales(3) == (31, 30)
+    for k in (3, 5, 7, 9):
+        s1, s2 = stage_scales(k)
+        h1 = 64 - k + 1
+        assert (s1, s2) == (expected_num_scales(64, 64, k), expected_num_scales(h1, h1, k))
+        assert build_model("pixel_pool", kernel_size=k).conv2.num_scales == s2
+
+
+def test_every_model_name_is_registered_by_its_own_function():
+    for name in PAPER_MODELS:
+        factory = get_spec(name).factory
+        assert factory.__name__ == name
+        assert factory.__module__.startswith("scalecnn.models.")
 
 
 @pytest.mark.parametrize("name", ["standard", "pixel_pool", "slice_pool", "energy_pool", "conv3d"])

@@ -39,7 +39,7 @@ class EnsembleNet(nn.Module):
 
 
 @register_model("ensemble")
-def build_ensemble(
+def ensemble(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """Standard network with padding ``(k − 1)/2`` on a 3-level pyramid (``interpolation``

@@ -21,7 +21,7 @@ def kanazawa_net(num_channels: int, num_classes: int, kernel_size: int) -> TwoSt
 
 
 @register_model("kanazawa", traced=True)
-def build_kanazawa(
+def kanazawa(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """The kanazawa model (``interpolation`` is unused)."""

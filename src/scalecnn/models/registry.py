@@ -1,19 +1,38 @@
 """One registry for every model of the benchmark, including users' own.
 
+This module imports no model: each model module registers its models when it
+is imported, and :mod:`scalecnn.models` (whose ``__init__`` runs before any of
+its submodules, this one included) imports every model module of the package.
+
 A model is registered under a name with a factory that accepts the common
 keyword arguments ``kernel_size``, ``interpolation``, ``num_channels`` and
-``num_classes`` (plus optional extras such as ``basis``)::
+``num_classes`` (plus optional extras such as ``basis``) and returns a module
+mapping ``(B, num_channels, 64, 64)`` to logits ``(B, num_classes)``::
 
-    from scalecnn.models import register_model
+    from scalecnn.models.registry import register_model
 
     @register_model("my_model")
-    def build_my_model(kernel_size, interpolation, num_channels, num_classes, **extra):
+    def my_model(kernel_size, interpolation, num_channels, num_classes, **extra):
         return MyNet(...)
 
+Adding a model to the package takes one new module and one line:
+
+1. ``src/scalecnn/models/my_model.py`` defines the network and one decorated
+   factory per model name, as above (import ``register_model`` from
+   ``scalecnn.models.registry``, never from ``scalecnn.models``: that would be
+   an import cycle);
+2. ``src/scalecnn/models/__init__.py`` names ``my_model`` in its import of the
+   model modules.
+
+:func:`list_models` gives the paper's eleven models
+(:data:`scalecnn.study.PAPER_MODELS`) in the paper's order, then every other
+registered model in the order it was registered.
+
 Users register models without editing the package: put the decorated
-function in a module and name that module (an importable name or a ``.py``
-path) in the workflow config's ``plugins`` list or in ``scalecnn train
---plugin``; :func:`load_plugins` imports it.
+function in a module (importing ``register_model`` from ``scalecnn.models``)
+and name that module (an importable name or a ``.py`` path) in the workflow
+config's ``plugins`` list or in ``scalecnn train --plugin``; :func:`load_plugins`
+imports it.
 """
 
 from __future__ import annotations
@@ -22,10 +41,12 @@ import importlib
 import importlib.util
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
+
+from scalecnn.study import PAPER_MODELS
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -42,7 +63,6 @@ class ModelSpec:
     """Has ``pool1``/``pool2`` ScalePool layers whose indices the index figure reads."""
     needs_basis: bool = False
     """Needs a steerable basis tensor passed as ``basis=``."""
-    tags: tuple[str, ...] = field(default_factory=tuple)
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
@@ -56,7 +76,7 @@ def register_model(
     needs_basis: bool = False,
     replace: bool = False,
 ) -> Callable[[ModelFactory], ModelFactory]:
-    """Decorator registering ``factory`` under ``name``.
+    """Decorator registering ``factory`` under ``name``; returns ``factory`` unchanged.
 
     Raises ``ValueError`` if ``name`` is taken, unless ``replace=True``.
     """
@@ -75,22 +95,14 @@ def unregister_model(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
-def _ensure_builtin_models() -> None:
-    import scalecnn.models.builtin  # noqa: F401  (registers the paper's eleven models)
-
-
 def list_models() -> list[str]:
     """Names of all registered models: the paper's eleven in the paper's order, then others."""
-    _ensure_builtin_models()
-    from scalecnn.models.builtin import PAPER_MODELS
-
     paper = [m for m in PAPER_MODELS if m in _REGISTRY]
     return paper + [m for m in _REGISTRY if m not in PAPER_MODELS]
 
 
 def get_spec(name: str) -> ModelSpec:
     """The :class:`ModelSpec` of ``name``; ``ValueError`` naming the known models otherwise."""
-    _ensure_builtin_models()
     try:
         return _REGISTRY[name]
     except KeyError:

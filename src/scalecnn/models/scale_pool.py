@@ -1,23 +1,25 @@
-"""The SiConv2d models: pixel_pool, slice_pool, energy_pool (one class, one pooling
+"""The SiConv2d models: pixel_pool, slice_pool, energy_pool (one network, one pooling
 argument) and conv3d."""
 
 from __future__ import annotations
 
-import functools
-
 from torch import nn
 
-from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d
-from scalecnn.layers.fft_conv import AutoConv3d
+from scalecnn.layers import ScalePool, SiConv2d
+from scalecnn.layers.fft import AutoConv3d
 from scalecnn.models.registry import register_model
-from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet, compute_params
+from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet, stage_scales
 
 
 def scale_pool_net(
     num_channels: int, num_classes: int, kernel_size: int, interpolation: str, pool_mode: str
 ) -> TwoStageNet:
-    """``SiConv2d → ScalePool(mode) → ReLU`` twice, then global max and the linear layer."""
-    s1, s2 = compute_params(kernel_size)
+    """``SiConv2d → ScalePool(mode) → ReLU`` twice, then global max and the linear layer.
+
+    Shapes (k = 7): ``(B, C, 64, 64)`` → stage 1 ``(B, 16, 58, 58)`` (29 scales pooled)
+    → stage 2 ``(B, 32, 52, 52)`` (26 scales pooled) → logits ``(B, classes)``.
+    """
+    s1, s2 = stage_scales(kernel_size)
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
         SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation),
@@ -28,33 +30,44 @@ def scale_pool_net(
     )
 
 
-def _build_scale_pool(
-    kernel_size: int,
-    interpolation: str,
-    num_channels: int,
-    num_classes: int,
-    pool_mode: str,
-    **_: object,
+@register_model("pixel_pool", traced=True, scale_pools=True)
+def pixel_pool(
+    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, pool_mode)
+    """:func:`scale_pool_net` with pixel-wise maximum over scales."""
+    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "pixel")
 
 
-for _mode in POOL_MODES:
-    register_model(f"{_mode}_pool", traced=True, scale_pools=True)(
-        functools.partial(_build_scale_pool, pool_mode=_mode)
-    )
+@register_model("slice_pool", traced=True, scale_pools=True)
+def slice_pool(
+    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+) -> nn.Module:
+    """:func:`scale_pool_net` keeping the scale slice of largest maximum."""
+    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "slice")
+
+
+@register_model("energy_pool", traced=True, scale_pools=True)
+def energy_pool(
+    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+) -> nn.Module:
+    """:func:`scale_pool_net` keeping the scale slice of largest sum over
+    (H, W)."""
+    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "energy")
 
 
 @register_model("conv3d")
-def build_conv3d(
+def conv3d(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """SiConv2d (no pooling) → ReLU → Conv3d(16, 32, (k, k, k)) over (S, H, W) → ReLU →
     global max over (S, H, W) → linear.
 
-    The Conv3d is an :class:`~scalecnn.layers.fft_conv.AutoConv3d` (the FFT path on the
+    Shapes (k = 7): ``(B, C, 64, 64)`` → stage 1 ``(B, 16, 29, 58, 58)`` → stage 2
+    ``(B, 32, 23, 52, 52)`` → logits ``(B, classes)``.
+
+    The Conv3d is an :class:`~scalecnn.layers.fft.AutoConv3d` (the FFT path on the
     CPU, same parameters and ``state_dict`` keys as ``nn.Conv3d``)."""
-    s1, _s2 = compute_params(kernel_size)
+    s1, _s2 = stage_scales(kernel_size)
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
         SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation),

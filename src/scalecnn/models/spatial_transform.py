@@ -69,7 +69,7 @@ class SpatialTransformNet(nn.Module):
 
 
 @register_model("spatial_transform")
-def build_spatial_transform(
+def spatial_transform(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """Standard network behind a spatial transformer (``interpolation`` is unused)."""

@@ -21,7 +21,7 @@ def standard_net(
 
 
 @register_model("standard", traced=True)
-def build_standard(
+def standard(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """The standard model (``interpolation`` is unused)."""

@@ -78,7 +78,7 @@ def load_basis(basis: torch.Tensor | np.ndarray | str | Path | None) -> torch.Te
 
 
 @register_model("hermite")
-def build_hermite(
+def hermite(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """SESN with the "hermite_b" basis (scales 2…4, mult 1.5, order 4).
@@ -91,7 +91,7 @@ def build_hermite(
 
 
 @register_model("disco", needs_basis=True)
-def build_disco(
+def disco(
     kernel_size: int,
     interpolation: str,
     num_channels: int,

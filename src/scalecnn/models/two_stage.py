@@ -12,20 +12,29 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from scalecnn.layers import GlobalMaxPool, ScalePool, SiConv2d, siconv_scale_pool
+from scalecnn.layers import (
+    GlobalMaxPool,
+    ScalePool,
+    SiConv2d,
+    expected_num_scales,
+    siconv_scale_pool,
+)
 
 STAGE_CHANNELS = (16, 32)
 IMAGE_SIZE = 64
 
 
-def compute_params(kernel_size: int, image_size: int = IMAGE_SIZE) -> tuple[int, int]:
-    """Scales of SiConv2d layers 1 and 2 on ``image_size`` inputs without padding.
+def stage_scales(kernel_size: int, image_size: int = IMAGE_SIZE) -> tuple[int, int]:
+    """Numbers of scales ``(S1, S2)`` of two stacked SiConv2d stages without padding.
 
-    ``((64 − k)//2 + 1, ((64 − k + 1) − k)//2 + 1)``; (29, 26) for k = 7.
+    Stage 1 sees the ``image_size``² input, stage 2 stage 1's
+    ``(image_size − k + 1)``² output; each takes
+    :func:`~scalecnn.layers.expected_num_scales` of its input: (29, 26) for k = 7
+    on 64 × 64 images.
     """
-    first = (image_size - kernel_size) // 2 + 1
-    second = ((image_size - kernel_size + 1) - kernel_size) // 2 + 1
-    return first, second
+    first = expected_num_scales(image_size, image_size, kernel_size)
+    stage1_size = image_size - kernel_size + 1
+    return first, expected_num_scales(stage1_size, stage1_size, kernel_size)
 
 
 class TwoStageNet(nn.Module):

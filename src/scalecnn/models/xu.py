@@ -28,7 +28,7 @@ def xu_net(num_channels: int, num_classes: int, kernel_size: int) -> TwoStageNet
 
 
 @register_model("xu")
-def build_xu(
+def xu(
     kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
 ) -> nn.Module:
     """The xu model (``interpolation`` is unused)."""
