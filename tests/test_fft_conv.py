@@ -1,4 +1,4 @@
-"""The FFT convolution path (scalecnn.layers.fft_conv) against torch's direct convolutions."""
+"""The FFT convolution path (scalecnn.layers.fft.conv) against torch's direct convolutions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft_conv import AutoConv3d, conv_nd, fft_conv, fft_is_faster
+from scalecnn.layers.fft import AutoConv3d, conv_nd, fft_conv, fft_is_faster
 from scalecnn.layers.steerable import SESConv_H_H, SESConv_Z2_H
 from scalecnn.layers.xu import XuConv2d
 from scalecnn.models import build_model

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalecnn.layers import INTERP_MODES, SiConv2d, interpolate_kernel, siconv_fft
+from scalecnn.layers import INTERP_MODES, SiConv2d, interpolate_kernel
+from scalecnn.layers import fft as fft_path
 from scalecnn.layers.interpolation import interpolation_matrix_1d
 from scalecnn.layers.siconv import expected_num_scales
 
@@ -28,7 +29,7 @@ def _compare(layer: SiConv2d, x: torch.Tensor, input_grad: bool = True) -> None:
     direct = layer.forward_direct(x)
     grad_out = torch.randn_like(direct)
     grads_direct = torch.autograd.grad(direct, wrt, grad_out)
-    fast = siconv_fft.siconv2d_fft(layer, x)
+    fast = fft_path.siconv2d_fft(layer, x)
     grads_fast = torch.autograd.grad(fast, wrt, grad_out)
     _assert_close(fast, direct, "output")
     names = (("input",) if input_grad else ()) + ("weights", "bias")
@@ -76,7 +77,7 @@ def test_fft_matches_direct_float64() -> None:
     layer = _layer(2, 3, 13, 15, 3, interp_mode="bicubic").double()
     x = torch.randn(2, 2, 13, 15, dtype=torch.float64, requires_grad=True)
     direct = layer.forward_direct(x)
-    fast = siconv_fft.siconv2d_fft(layer, x)
+    fast = fft_path.siconv2d_fft(layer, x)
     assert fast.dtype == torch.float64
     torch.testing.assert_close(fast, direct, rtol=1e-10, atol=1e-10)
 
@@ -109,13 +110,13 @@ def test_no_grad_and_inputs_without_grad() -> None:
 
 def test_method_forces_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    real = siconv_fft.siconv2d_fft
+    real = fft_path.siconv2d_fft
 
     def spy(layer: SiConv2d, x: torch.Tensor) -> torch.Tensor:
         calls.append("fft")
         return real(layer, x)
 
-    monkeypatch.setattr(siconv_fft, "siconv2d_fft", spy)
+    monkeypatch.setattr(fft_path, "siconv2d_fft", spy)
     x = torch.randn(1, 2, 13, 13)
     direct = _layer(2, 3, 13, 13, 3, method="direct")
     fft = _layer(2, 3, 13, 13, 3, method="fft")
@@ -148,11 +149,11 @@ def test_auto_picks_fft_at_paper_shapes() -> None:
 def test_stride_is_not_supported_by_fft() -> None:
     layer = SiConv2d(2, 3, 6, 3, stride=2, method="fft")
     x = torch.randn(1, 2, 13, 13)
-    assert not siconv_fft.is_faster(layer, x)
+    assert not fft_path.is_faster(layer, x)
     assert SiConv2d(2, 3, 6, 3, stride=2).resolved_method(x) == "direct"
     with pytest.raises(NotImplementedError, match="stride"):
         layer(x)
 
 
 def test_next_fast_len() -> None:
-    assert [siconv_fft.next_fast_len(n) for n in (1, 7, 58, 64, 86, 95)] == [1, 8, 60, 64, 90, 96]
+    assert [fft_path.next_fast_len(n) for n in (1, 7, 58, 64, 86, 95)] == [1, 8, 60, 64, 90, 96]

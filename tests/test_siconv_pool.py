@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d, siconv_pool, siconv_scale_pool
+from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d, siconv_scale_pool
+from scalecnn.layers.fft.pool import SiConvPoolFFT
+from scalecnn.layers.fft.pool_chosen import scale_blocks
+from scalecnn.layers.fft.pool_energy import energy_scores
 from scalecnn.layers.siconv import expected_num_scales
 from scalecnn.models import build_model
 
@@ -123,8 +126,8 @@ def test_zero_border_wins_ties_like_the_direct_path(mode: str, device: str) -> N
 
 def test_fused_path_only_on_the_fft_path(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real = siconv_pool._SiConvPoolFFT.apply
-    monkeypatch.setattr(siconv_pool._SiConvPoolFFT, "apply", lambda *a: calls.append(1) or real(*a))
+    real = SiConvPoolFFT.apply
+    monkeypatch.setattr(SiConvPoolFFT, "apply", lambda *a: calls.append(1) or real(*a))
     x = torch.randn(2, 2, 13, 13)
     pool = ScalePool("pixel")
     siconv_scale_pool(SiConv2d(2, 3, 6, 3, method="direct"), pool, x)
@@ -178,7 +181,7 @@ def test_energy_scores_are_the_sums_of_the_output_maps(interp: str, padding: boo
         ).double()
         x = torch.randn(2, cin, h, w, dtype=torch.float64)
         cfg = (k, conv.num_scales, interp, padding)
-        scores = siconv_pool._energy_scores(cfg, x, conv.weights.detach(), conv.bias.detach())
+        scores = energy_scores(cfg, x, conv.weights.detach(), conv.bias.detach())
         expected = conv.forward_direct(x).detach().sum(dim=(3, 4))
         torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
 
@@ -190,7 +193,7 @@ def test_scale_blocks_partition_the_pairs_by_chosen_scale() -> None:
     idx = torch.randint(0, 5, (6, 7), generator=gen)
     idx[:, 2] = 4  # one scale chosen by a whole channel
     seen = torch.zeros_like(idx)
-    for s, bs, os_, chosen in siconv_pool._scale_blocks(idx):
+    for s, bs, os_, chosen in scale_blocks(idx):
         assert chosen.shape == (len(bs), len(os_))
         assert torch.equal(chosen, idx[bs][:, os_] == s)
         assert chosen.any(1).all() and chosen.any(0).all()  # no empty row or column

@@ -7,10 +7,10 @@ The paper's README usage works unchanged::
     pool = ScalePool(mode='pixel')
 """
 
+from scalecnn.layers.fft import siconv_scale_pool
 from scalecnn.layers.interpolation import INTERP_MODES, interpolate_kernel
 from scalecnn.layers.pooling import POOL_MODES, GlobalMaxPool, ScalePool
 from scalecnn.layers.siconv import SiConv2d, expected_num_scales
-from scalecnn.layers.siconv_pool import siconv_scale_pool
 
 __all__ = [
     "INTERP_MODES",

@@ -113,14 +113,14 @@ class SiConv2d(nn.Module):
         """The path used for input ``x``: the forced one, or the faster one for its shape."""
         if self.method != "auto":
             return self.method
-        from scalecnn.layers import siconv_fft
+        from scalecnn.layers import fft as siconv_fft
 
         return "fft" if siconv_fft.is_faster(self, x) else "direct"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check_input(x)
         if self.resolved_method(x) == "fft":
-            from scalecnn.layers import siconv_fft
+            from scalecnn.layers import fft as siconv_fft
 
             return siconv_fft.siconv2d_fft(self, x)
         return self.forward_direct(x)

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft_conv import CONV_METHODS, conv_nd
+from scalecnn.layers.fft import CONV_METHODS, conv_nd
 
 
 class _SteerableConv(nn.Module):

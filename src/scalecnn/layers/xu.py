@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft_conv import CONV_METHODS, conv_nd
+from scalecnn.layers.fft import CONV_METHODS, conv_nd
 from scalecnn.layers.kanazawa import center_pad_crop
 
 XU_COLUMN_SIZES: tuple[int, ...] = (3, 5, 7, 9, 11)

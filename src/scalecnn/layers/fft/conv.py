@@ -4,35 +4,19 @@
 dilation, zero padding and any number of groups, with the same gradients (it is
 built from differentiable ``torch.fft`` operations and batched complex
 matrix products, so autograd derives the backward). :func:`conv_nd` picks the
-direct or the FFT path by shape and device; the baselines with large kernels
-(conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and
+direct or the FFT path by shape and device
+(:func:`~scalecnn.layers.fft.cost.fft_is_faster`); the baselines with large
+kernels (conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and
 disco, Xu's 11×11 columns) call it.
 
-Algorithm
----------
-For every spatial dimension of size ``N`` with zero padding ``p`` and kernel
-size ``K`` one FFT length ``L ≥ N + p`` (rounded up to a 2·3·5-smooth
-number) is used, so circular wrap-around only ever reads zeros:
-
-1. ``rfft2`` of the (unpadded) input over the last two dimensions; for 3-D
-   inputs the leading dimension (conv3d's 29 scales) is transformed by a small
-   complex DFT matrix product instead: torch's FFT along a strided middle
-   dimension was 5–10× slower per point than along the last two;
-2. the same for the kernel, placed on the FFT grid shifted by ``−p`` (so the
-   padding needs no padded input) and conjugated (correlation);
-3. per frequency and group one complex matrix product
-   ``(B, C/g) @ (C/g, O/g)``, as one batched matmul with the frequency as the
-   batch dimension (the fastest contraction of several tried, as in
-   :mod:`scalecnn.layers.siconv_fft`);
-4. the inverse DFT matrix product of the leading dimension (3-D; only the rows
-   of kept outputs), ``irfft2``, the crop to ``N + 2p − K + 1`` and the bias.
-
-Work: ``O(B·(C+O)·L^d·log L^d)`` for the transforms and ``B·C·O/g·L^d/2``
-complex multiply-adds, against ``B·C·O/g·N'^d·K^d`` real multiply-adds of the
-direct path: for conv3d's ``(16, 29, 58, 58) → (32, 23, 52, 52)`` with a
-``7³`` kernel that is ≈ 0.46·10⁹ complex against 1.75·10¹¹ real
-multiply-adds per forward at batch 16. The float32 result differs from the
-direct one by ~10⁻⁶ of its range.
+Per spatial dimension of size ``N`` with zero padding ``p`` one FFT length
+``L ≥ N + p`` (2·3·5-smooth) keeps circular wrap-around on zeros. The input and
+the kernel (shifted by ``−p``, conjugated) are transformed by ``rfft2`` over the
+last two dimensions and, for 3-D inputs, by a complex DFT matrix product along
+the leading one; per frequency and group one complex matrix product
+``(B, C/g) @ (C/g, O/g)`` runs as one batched matmul; the inverse transforms,
+the crop to ``N + 2p − K + 1`` and the bias follow. Costs and measurements:
+``docs/fft_path.md``.
 """
 
 from __future__ import annotations
@@ -44,21 +28,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.siconv_fft import next_fast_len
+from scalecnn.layers.fft.cost import fft_is_faster
+from scalecnn.layers.fft.plan import next_fast_len
 
-__all__ = ["CONV_METHODS", "AutoConv3d", "conv_nd", "fft_conv", "fft_is_faster"]
+__all__ = ["CONV_METHODS", "AutoConv3d", "conv_nd", "fft_conv"]
 
 CONV_METHODS = ("auto", "direct", "fft")
-
-# Below this many direct multiply-adds per (output value, input channel of the group)
-# — the kernel volume — the direct path wins on the CPU (measured at the paper's
-# shapes: 7×7 direct 2-D convolutions are near the CPU's peak, 11×11 and larger, and
-# every 3-D kernel of 3×3×3 and up, are faster in the frequency domain).
-_CPU_MIN_KERNEL_VOLUME = 100
-# With fewer input channels per group the direct path is cheap (its work grows with
-# C·O, the FFT path's transforms with C + O): Xu's and the steerable first layers
-# (one input channel) were 3.5× and 1.1× slower by FFT.
-_CPU_MIN_GROUP_INPUTS = 4
 
 
 def _as_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
@@ -194,20 +169,6 @@ def fft_conv(
     if bias is not None:
         y = y + bias.to(work).view(-1, *(1,) * dims)
     return y.to(dtype)
-
-
-def fft_is_faster(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether :func:`fft_conv` is expected to beat the direct convolution.
-
-    On the CPU: kernels of at least 100 elements per (output, input) channel pair
-    (11×11 and up in 2-D, 5×5×5 and up in 3-D) with at least 4 input channels per
-    group. On other devices the direct path (cuDNN), which has not been measured
-    against this FFT path there.
-    """
-    if x.device.type != "cpu":
-        return False
-    few_inputs = weight.shape[1] < _CPU_MIN_GROUP_INPUTS
-    return not few_inputs and math.prod(weight.shape[2:]) >= _CPU_MIN_KERNEL_VOLUME
 
 
 def conv_nd(

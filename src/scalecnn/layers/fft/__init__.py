@@ -1,0 +1,35 @@
+"""Everything computed in the frequency domain: SiConv2d's fast path, its fusion with
+ScalePool, and the plain 2-D/3-D convolutions of the baselines.
+
+* :func:`siconv2d_fft` — ``SiConv2d.forward_direct`` through the FFT
+  (:mod:`~scalecnn.layers.fft.autograd`, built on :mod:`~scalecnn.layers.fft.plan`,
+  :mod:`~scalecnn.layers.fft.chunks` and :mod:`~scalecnn.layers.fft.transforms`);
+* :func:`siconv_scale_pool` — ``pool(conv(x))`` without the stacked scales
+  (:mod:`~scalecnn.layers.fft.pool` and its ``pool_*`` modules);
+* :func:`fft_conv`, :func:`conv_nd`, :class:`AutoConv3d` — ``F.conv2d``/``F.conv3d``
+  by FFT (:mod:`~scalecnn.layers.fft.conv`);
+* :func:`is_faster`, :func:`fft_is_faster` — which path ``method='auto'`` takes
+  (:mod:`~scalecnn.layers.fft.cost`).
+
+The algorithms, the design choices and the measurements behind them are described
+in ``docs/fft_path.md``; the benchmarks in ``benchmarks/``.
+"""
+
+from scalecnn.layers.fft.autograd import siconv2d_fft
+from scalecnn.layers.fft.conv import CONV_METHODS, AutoConv3d, conv_nd, fft_conv
+from scalecnn.layers.fft.cost import fft_is_faster, is_faster
+from scalecnn.layers.fft.plan import next_fast_len
+from scalecnn.layers.fft.pool import fuses_by_default, siconv_scale_pool
+
+__all__ = [
+    "CONV_METHODS",
+    "AutoConv3d",
+    "conv_nd",
+    "fft_conv",
+    "fft_is_faster",
+    "fuses_by_default",
+    "is_faster",
+    "next_fast_len",
+    "siconv2d_fft",
+    "siconv_scale_pool",
+]
