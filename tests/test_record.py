@@ -7,17 +7,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from scalecnn.record import (
-    RecordInputs,
+from scalecnn.provenance import (
     cpu_model,
-    findings,
-    fmt_duration,
     git_commit,
     read_benchmarks,
-    render_record,
     time_per_family,
     wall_seconds,
 )
+from scalecnn.record import write_record
+from scalecnn.record_markdown import RecordInputs, findings, fmt_duration, render_record
 
 
 def _bench(root, rel, seconds, end):
@@ -117,8 +115,8 @@ def test_findings_are_generated_from_the_table():
     assert findings(consistent)[-1] == "No model differs from the paper at p < 0.01."
 
 
-def test_render_record_without_notes_and_with_a_protocol_difference():
-    runs = pd.DataFrame(
+def _runs():
+    return pd.DataFrame(
         {
             "model": ["standard"] * 3,
             "seed": [1, 2, 3],
@@ -130,7 +128,10 @@ def test_render_record_without_notes_and_with_a_protocol_difference():
             "status": ["ok"] * 3,
         }
     )
-    protocol = {
+
+
+def _protocol():
+    return {
         "max_epochs": 1,
         "patience": 10,
         "batch_size": 16,
@@ -143,8 +144,13 @@ def test_render_record_without_notes_and_with_a_protocol_difference():
         "models": ["standard"],
         "paper_lr_models": [],
     }
+
+
+def test_render_record_without_notes_and_with_a_protocol_difference():
     md = render_record(
-        RecordInputs(verdicts={("emoji", 2): (_verdict(), runs)}, protocol=protocol, threads=2)
+        RecordInputs(
+            verdicts={("emoji", 2): (_verdict(), _runs())}, protocol=_protocol(), threads=2
+        )
     )
     assert md.startswith("# Reproduction record\n")
     assert "Protocol: **not a reproduction: max 1 epoch, 3 seeds (paper: 50)**" in md
@@ -155,3 +161,61 @@ def test_render_record_without_notes_and_with_a_protocol_difference():
     assert "| Standard | 3 | 16.0 | 6.0 | 1 min 00 s |" in md
     assert "ρ = 1.000" in md  # 40 < 60 < 70 and 39.1 < 40.3 < 73.5
     assert md.rstrip().endswith("No notes yet.")
+
+
+def test_write_record_copies_the_tables_and_figures_and_writes_the_markdown(tmp_path):
+    tables = tmp_path / "results" / "tables"
+    tables.mkdir(parents=True)
+    _verdict().to_csv(tables / "verdict.csv", index=False)
+    _runs().to_csv(tables / "runs.csv", index=False)
+    (tables / "verdict.png").write_bytes(b"png")
+    (tables / "compare.png").write_bytes(b"cmp")
+    bench = tmp_path / "results" / "benchmarks"
+    _bench(bench, "train/emoji/standard/eval2/lr0.001/seed1.tsv", 100.0, end=1_000.0)
+    _bench(bench, "train/emoji/standard/eval2/lr0.01/seed1.tsv", 5.0, end=5_000.0)  # not reported
+    notes = tmp_path / "notes.md"
+    notes.write_text("Hand-written.\n")
+    docs = tmp_path / "docs"
+    out = docs / "reproduction"
+    text = write_record(
+        md=docs / "reproduction.md",
+        pairs=[("emoji", 2)],
+        verdict_csvs=[tables / "verdict.csv"],
+        runs_csvs=[tables / "runs.csv"],
+        pngs=[tables / "verdict.png"],
+        out_csvs=[out / "emoji_eval2.csv"],
+        out_runs_csvs=[out / "emoji_eval2_runs.csv"],
+        out_pngs=[out / "emoji_eval2.png"],
+        protocol=_protocol(),
+        compare_png=tables / "compare.png",
+        out_compare_png=out / "compare.png",
+        bench_dir=bench,
+        notes=notes,
+        repo=tmp_path,
+        configfile="config/quick.yaml",
+        threads=2,
+    )
+    assert (docs / "reproduction.md").read_text() == text
+    assert (out / "emoji_eval2.csv").read_text() == (tables / "verdict.csv").read_text()
+    assert (out / "emoji_eval2_runs.csv").read_text() == (tables / "runs.csv").read_text()
+    assert (out / "emoji_eval2.png").read_bytes() == b"png"
+    assert (out / "compare.png").read_bytes() == b"cmp"
+    assert "![Emoji" in text and "](reproduction/emoji_eval2.png)" in text
+    assert "- tables: [verdict](reproduction/emoji_eval2.csv), " in text
+    assert "(reproduction/compare.png)" in text
+    assert "- configuration: `config/quick.yaml`" in text
+    assert "- git commit: `unknown`" in text  # tmp_path is no git repository
+    assert "| train | 1 | 1 min 40 s |" in text  # the rate that was not reported is left out
+    assert text.rstrip().endswith("Hand-written.")
+    with pytest.raises(ValueError, match="one file per"):
+        write_record(
+            md=docs / "x.md",
+            pairs=[("emoji", 2)],
+            verdict_csvs=[],
+            runs_csvs=[],
+            pngs=[],
+            out_csvs=[],
+            out_runs_csvs=[],
+            out_pngs=[],
+            protocol=_protocol(),
+        )
