@@ -24,8 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from scalecnn.layers import SiConv2d
+from scalecnn.layers.fft import siconv2d_fft
 from scalecnn.layers.interpolation import interpolation_matrix_1d
-from scalecnn.layers.siconv_fft import siconv2d_fft
 
 
 def factorised_forward(layer: SiConv2d, x: torch.Tensor) -> torch.Tensor:
