@@ -8,6 +8,10 @@
 #                                                          docs/reproduction.md from the run
 #   snakemake --cores 1 mlflow --config 'mlflow={enabled: true}'
 #                                                          the runs into results/mlflow.db
+# Configuration: config/README.md. Cluster profiles: profiles/README.md.
+from snakemake.utils import min_version
+
+min_version("9.0")
 
 
 if not workflow.config_settings.configfiles:
@@ -16,6 +20,7 @@ if not workflow.config_settings.configfiles:
 
 
 include: "rules/common.smk"
+include: "rules/common_figures.smk"
 include: "rules/data.smk"
 include: "rules/bases.smk"
 include: "rules/train.smk"

@@ -3,14 +3,14 @@
 
 rule runs_table:
     input:
-        lambda w: reported_files("metrics.json"),
+        get_reported_metrics,
     output:
         "results/tables/runs.csv",
     log:
         "results/logs/tables/runs.log",
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -22,14 +22,14 @@ rule runs_table:
 
 rule generalization_table:
     input:
-        lambda w: reported_files("generalization.csv", [w.data]),
+        get_reported_generalization,
     output:
         "results/tables/generalization_{data}.csv",
     log:
         "results/logs/tables/generalization_{data}.log",
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -41,15 +41,15 @@ rule generalization_table:
 
 rule equivariance_table:
     input:
-        metrics=lambda w: equivariance_files("metrics.json"),
-        errors=lambda w: equivariance_files("equivariance.npz"),
+        metrics=get_equivariance_metrics,
+        errors=get_equivariance_errors,
     output:
         "results/tables/equivariance.csv",
     log:
         "results/logs/tables/equivariance.log",
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -61,14 +61,14 @@ rule equivariance_table:
 
 rule selection_by_data:
     input:
-        lambda w: selection_records([w.data]),
+        get_selection_records,
     output:
         "results/selection/{data}.csv",
     log:
         "results/logs/tables/selection_{data}.log",
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -88,7 +88,7 @@ rule selection_table:
         "results/logs/tables/selection.log",
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),

@@ -16,7 +16,7 @@ rule disco_basis:
         mem_mb=res("train", "mem_mb"),
         runtime=get_train_runtime,
     params:
-        scales=" ".join(str(s) for s in config["disco"]["scales"]),
+        scales=get_disco_scales,
         epochs=config["disco"]["epochs"],
         steps=config["disco"]["steps_per_epoch"],
         batch_size=config["disco"]["batch_size"],

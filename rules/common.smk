@@ -1,4 +1,6 @@
-# Config validation, wildcard constraints and input functions. No rule logic here.
+# Config validation, wildcard constraints, paths, threads and resources, and the input and
+# params functions of the rules (get_*). No rules here; the figures' input functions are in
+# rules/common_figures.smk.
 import json
 import os
 from pathlib import Path
@@ -65,12 +67,31 @@ wildcard_constraints:
     seed="[0-9]+",
 
 
-RUN = "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}"
+# --- paths ---
+# One training run: its folder under results/runs/ holds metrics.json, history.csv,
+# model.pt, predictions.npy and, for reported runs, generalization.csv and
+# equivariance.npz. Its log and benchmark files use the same RUN_ID under results/logs/ and
+# results/benchmarks/.
+RUN_ID = "{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}"
+RUN = f"results/runs/{RUN_ID}"
+# The learning rate chosen for one configuration (checkpoint select_lr).
 SELECTION = "results/selection/{data}/{model}/eval{evaluation}.json"
 
 
-def res(kind, key, default=None):
-    return config["resources"][kind].get(key, default)
+# --- threads and resources ---
+# Every rule takes its threads, mem_mb, runtime (and gpu) from config key 'resources', one
+# family per kind of job: train (trainings, the DISCO basis), evaluate (generalization,
+# equivariance, best-run indices) and light (data, selection, tables, figures). Where two
+# settings meet, the first of these wins: --set-threads / --set-resources on the command
+# line; a profile's set-resources (profiles/slurm*: trainings and evaluations); config
+# 'resources'; a profile's default-resources (only rules without their own, e.g. rule all).
+RESOURCE_DEFAULTS = {"gpu": 0}
+
+
+def res(family, key):
+    """Value ``key`` (threads, mem_mb, runtime, gpu) of family ``family`` of config key
+    'resources'; gpu defaults to 0."""
+    return config["resources"][family].get(key, RESOURCE_DEFAULTS.get(key))
 
 
 def get_train_runtime(wildcards, attempt):
@@ -84,13 +105,52 @@ def get_evaluate_runtime(wildcards, attempt):
     return res("evaluate", "runtime") * attempt
 
 
-def data_file(wildcards):
+# --- rule disco_basis ---
+def get_disco_scales(wildcards):
+    """The scales of the DISCO basis (config key disco.scales) as command-line text."""
+    return " ".join(str(s) for s in config["disco"]["scales"])
+
+
+# --- rule prepare_data ---
+def get_data_source(wildcards):
+    """How the dataset is obtained: config key datasets.<data>.source."""
+    return config["datasets"][wildcards.data]["source"]
+
+
+def get_local_data_file(wildcards):
+    """Where a hand-placed STIR file of the dataset is looked for (config key data_dir)."""
+    return f"{config['data_dir']}/{wildcards.data}.npz"
+
+
+# --- rules train, select_lr, generalization, equivariance, best_run_indices ---
+def get_data_file(wildcards):
+    """The prepared STIR file of wildcards.data."""
     return f"results/data/{wildcards.data}.npz"
 
 
-def basis_file(wildcards):
+def get_disco_basis(wildcards):
     """The disco model's basis file; nothing for other models."""
     return [config["disco"]["basis"]] if wildcards.model == "disco" else []
+
+
+def get_run_dir(wildcards, output):
+    """The run folder a training writes into (that of its metrics.json)."""
+    return os.path.dirname(output.metrics)
+
+
+def get_train_options(wildcards, input):
+    """Optional arguments of scalecnn train: --reshuffle (config key reshuffle), the disco
+    basis, and the plugin modules that register extra models (config key plugins)."""
+    return " ".join(
+        (["--reshuffle"] if config["reshuffle"] else [])
+        + [f"--basis {b}" for b in input.basis]
+        + [f"--plugin {p}" for p in config.get("plugins", [])]
+    )
+
+
+def get_evaluated_run(wildcards, input):
+    """The run folder an evaluation reads (that of its metrics.json)."""
+    return os.path.dirname(input.metrics)
 
 
 def get_selection_runs(wildcards):
@@ -99,7 +159,7 @@ def get_selection_runs(wildcards):
     if wildcards.model in PAPER_LR_MODELS:
         return []
     return expand(
-        "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
+        f"{RUN}/metrics.json",
         data=wildcards.data,
         model=wildcards.model,
         evaluation=wildcards.evaluation,
@@ -170,7 +230,7 @@ def reported_files(name, datasets=None, models=None, evaluations=None):
     return chosen_files(configurations(datasets, models, evaluations), name)
 
 
-def best_run_candidates(wildcards):
+def get_best_run_candidates(wildcards):
     """metrics.json of the reported runs among which the best one is picked."""
     return [
         f"{run}/metrics.json"
@@ -200,6 +260,33 @@ def indices_configurations():
     return configurations([ix["data"]], ix["models"], [ix["evaluation"]])
 
 
+# --- the tables (rules/aggregate.smk) ---
+def get_reported_metrics(wildcards):
+    """metrics.json of every reported run of the study (results/tables/runs.csv)."""
+    return reported_files("metrics.json")
+
+
+def get_reported_generalization(wildcards):
+    """generalization.csv of every reported run of wildcards.data."""
+    return reported_files("generalization.csv", [wildcards.data])
+
+
+def get_equivariance_metrics(wildcards):
+    """metrics.json of the reported runs whose equivariance error is measured."""
+    return equivariance_files("metrics.json")
+
+
+def get_equivariance_errors(wildcards):
+    """equivariance.npz of the same runs, in the same order."""
+    return equivariance_files("equivariance.npz")
+
+
+def get_selection_records(wildcards):
+    """The selection records of every configuration of wildcards.data."""
+    return selection_records([wildcards.data])
+
+
+# --- the reproduction verdict and record (rules/reproduce.smk) ---
 def get_verdict_metrics(wildcards):
     """metrics.json of the reported runs of every model for the verdict's (data, evaluation)."""
     evaluation = int(wildcards.evaluation)
@@ -261,6 +348,7 @@ def config_name():
     return " ".join(rel)
 
 
+# --- targets of rule all ---
 def paper_rate_runs():
     """metrics.json of every run whose rate is the paper's. They are known before any
     selection has run; rule all lists them so that they start at once, beside the
@@ -286,215 +374,3 @@ def all_tables():
         for d, m, e in indices_configurations()
     ]
     return tables
-
-
-# --- figures ---
-# Inputs of the paper's figures and tables (rules/figures.smk). Every artefact asks only for
-# the per-run files of the configurations it shows (never the global tables), so that asking
-# for one builds only its own trainings and evaluations. all_figures() lists the artefacts the
-# config can build and prints, for each one it skips, what the config lacks.
-import sys
-
-
-from scalecnn.plots.accuracy import FIG4_EXCLUDED_MODELS, FIG4_PANELS
-from scalecnn.plots.equivariance import FIG6_DATA, FIG6_EVALUATION, FIG6_EXCLUDED_MODELS
-from scalecnn.plots.generalization import FIG5_DATA, FIG5_EVALUATIONS
-from scalecnn.plots.tables import TABLE2_EVALUATION
-
-FIG4_EVALUATIONS = [int(e) for e, _ in FIG4_PANELS]
-INDICES_MODEL = {"fig7": "slice_pool", "suppl_fig4": "pixel_pool"}
-FIGURE_LABELS = {
-    "fig4": "Fig. 4",
-    "suppl_fig1": "Suppl. Fig. 1",
-    "fig5": "Fig. 5",
-    "suppl_fig2": "Suppl. Fig. 2",
-    "fig6": "Fig. 6",
-    "suppl_fig3": "Suppl. Fig. 3",
-    "fig7": "Fig. 7",
-    "suppl_fig4": "Suppl. Fig. 4",
-    "table2": "Table 2",
-    "compare": "comparison table",
-    "compare_scatter": "comparison scatter",
-    "compare_generalization": "comparison of generalisation",
-}
-
-
-def _figure_configs(kind, data=None):
-    """(data, model, evaluation) triples whose runs the artefact ``kind`` shows."""
-    if kind == "fig4":
-        return [
-            (d, m, e)
-            for d, m, e in configurations()
-            if e in FIG4_EVALUATIONS and m not in FIG4_EXCLUDED_MODELS
-        ]
-    if kind in (
-        "suppl_fig1",
-        "suppl_fig2",
-        "compare",
-        "compare_scatter",
-        "compare_generalization",
-    ):
-        return configurations()
-    if kind == "fig5":
-        return [
-            (d, m, e)
-            for d, m, e in configurations()
-            if d == data and e in FIG5_EVALUATIONS
-        ]
-    if kind == "fig6":
-        return [
-            (d, m, e)
-            for d, m, e in equivariance_configurations()
-            if d == data and e == FIG6_EVALUATION and m not in FIG6_EXCLUDED_MODELS
-        ]
-    if kind == "suppl_fig3":
-        return equivariance_configurations()
-    if kind == "table2":
-        return [(d, m, e) for d, m, e in configurations() if e == TABLE2_EVALUATION]
-    if kind in INDICES_MODEL:
-        return [c for c in indices_configurations() if c[1] == INDICES_MODEL[kind]]
-    raise ValueError(f"unknown figure kind {kind!r}")
-
-
-def _lacks(key, need, have):
-    """Text for a config key that has none of the needed values; None if it has one."""
-    if set(need) & set(have):
-        return None
-    return (
-        f"config '{key}' has none of [{', '.join(map(str, need))}]"
-        f" (it has [{', '.join(map(str, have))}])"
-    )
-
-
-def _figure_missing(kind, data=None):
-    """None when the config has runs for the artefact ``kind``; else what it lacks."""
-    if _figure_configs(kind, data):
-        return None
-    eq, ix = config["equivariance"], config["indices"]
-    if kind == "fig4":
-        checks = [_lacks("evaluations", FIG4_EVALUATIONS, EVALUATIONS)]
-        checks.append(
-            f"config 'models' has no model besides {', '.join(FIG4_EXCLUDED_MODELS)}"
-        )
-    elif kind == "fig5":
-        checks = [
-            _lacks("datasets", [data], DATASETS),
-            _lacks("evaluations", FIG5_EVALUATIONS, EVALUATIONS),
-        ]
-    elif kind == "fig6":
-        models = [m for m in eq["models"] if m not in FIG6_EXCLUDED_MODELS]
-        checks = [
-            _lacks("datasets", [data], DATASETS),
-            _lacks("equivariance.datasets", [data], eq["datasets"]),
-            _lacks("evaluations", [FIG6_EVALUATION], EVALUATIONS),
-            _lacks("equivariance.models", models, MODELS),
-        ]
-    elif kind == "suppl_fig3":
-        checks = [
-            _lacks("equivariance.datasets", eq["datasets"], DATASETS),
-            _lacks("equivariance.models", eq["models"], MODELS),
-        ]
-    elif kind in INDICES_MODEL:
-        model = INDICES_MODEL[kind]
-        checks = [
-            _lacks("models", [model], MODELS),
-            _lacks("indices.models", [model], ix["models"]),
-            _lacks("datasets", [ix["data"]], DATASETS),
-            _lacks("evaluations", [ix["evaluation"]], EVALUATIONS),
-        ]
-    elif kind == "table2":
-        checks = [_lacks("evaluations", [TABLE2_EVALUATION], EVALUATIONS)]
-    else:
-        checks = []
-    return next((c for c in checks if c), "no configuration of the config matches")
-
-
-def _figure_label(kind, data=None):
-    label = FIGURE_LABELS.get(kind, kind)
-    return f"{label} for {data}" if data else label
-
-
-def _require_figure(kind, data=None):
-    reason = _figure_missing(kind, data)
-    if reason:
-        raise ValueError(
-            f"{_figure_label(kind, data)} cannot be built with this config: {reason}"
-        )
-
-
-def figure_files(kind, name, data=None):
-    """File ``name`` (metrics.json, generalization.csv, equivariance.npz) of every reported
-    run that the artefact ``kind`` (for dataset ``data``) shows."""
-    _require_figure(kind, data)
-    return chosen_files(_figure_configs(kind, data), name)
-
-
-def figure_selection(kind, data=None):
-    """Selection records of the configurations that the artefact ``kind`` shows."""
-    _require_figure(kind, data)
-    return [
-        SELECTION.format(data=d, model=m, evaluation=e)
-        for d, m, e in _figure_configs(kind, data)
-    ]
-
-
-def figure_indices(kind):
-    """best.npz of the best run whose pooling indices Fig. 7 / Suppl. Fig. 4 show."""
-    _require_figure(kind)
-    return [
-        f"results/indices/{d}/{m}/eval{e}/best.npz" for d, m, e in _figure_configs(kind)
-    ]
-
-
-def _figure_artefacts():
-    """(kind, data, targets) of every figure and table of the paper and the comparison."""
-
-    def fig(stem):
-        return [f"results/figures/{stem}.pdf", f"results/figures/{stem}.png"]
-
-    fig5_data = DATASETS + [FIG5_DATA] * (FIG5_DATA not in DATASETS)
-    eq_data = [d for d in config["equivariance"]["datasets"] if d in DATASETS]
-    fig6_data = eq_data + [FIG6_DATA] * (FIG6_DATA not in eq_data)
-    return [
-        ("fig4", None, fig("fig4_accuracy")),
-        ("suppl_fig1", None, fig("suppl_fig1_accuracy_boxes")),
-        *[("fig5", d, fig(f"fig5_generalization_{d}")) for d in fig5_data],
-        ("suppl_fig2", None, fig("suppl_fig2_generalization")),
-        *[("fig6", d, fig(f"fig6_equivariance_{d}")) for d in fig6_data],
-        ("suppl_fig3", None, fig("suppl_fig3_equivariance")),
-        ("fig7", None, fig("fig7_slice_indices")),
-        ("suppl_fig4", None, fig("suppl_fig4_pixel_indices")),
-        (
-            "table2",
-            None,
-            [
-                "results/tables/table2_train_time.tex",
-                "results/tables/table2_train_time.csv",
-            ],
-        ),
-        (
-            "compare",
-            None,
-            ["results/tables/compare_paper.csv", "results/tables/compare_paper.md"],
-        ),
-        ("compare_scatter", None, fig("compare_paper_scatter")),
-        ("compare_generalization", None, fig("compare_paper_generalization")),
-    ]
-
-
-def all_figures():
-    """Targets of every figure and table the config has runs for; one line on stderr per
-    artefact skipped, naming what the config lacks."""
-    targets = []
-    for kind, data, paths in _figure_artefacts():
-        reason = _figure_missing(kind, data)
-        if reason:
-            stem = os.path.splitext(paths[0])[0]
-            exts = ",".join(os.path.splitext(p)[1].lstrip(".") for p in paths)
-            print(
-                f"figures: skipping {_figure_label(kind, data)} ({stem}.{{{exts}}}): {reason}",
-                file=sys.stderr,
-            )
-        else:
-            targets += paths
-    return targets

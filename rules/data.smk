@@ -10,13 +10,13 @@ rule prepare_data:
         "results/benchmarks/data/{data}.tsv"
     conda:
         "../envs/data.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
     params:
-        source=lambda w: config["datasets"][w.data]["source"],
-        local=lambda w: f"{config['data_dir']}/{w.data}.npz",
+        source=get_data_source,
+        local=get_local_data_file,
         api=config.get("zenodo_api"),
     script:
         "../workflow/scripts/prepare_data.py"

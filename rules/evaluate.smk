@@ -3,24 +3,24 @@
 
 rule generalization:
     input:
-        data=data_file,
-        metrics="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
-        model="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/model.pt",
+        data=get_data_file,
+        metrics=f"{RUN}/metrics.json",
+        model=f"{RUN}/model.pt",
     output:
-        "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/generalization.csv",
+        f"{RUN}/generalization.csv",
     log:
-        "results/logs/generalization/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+        f"results/logs/generalization/{RUN_ID}.log",
     benchmark:
-        "results/benchmarks/generalization/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+        f"results/benchmarks/generalization/{RUN_ID}.tsv"
     conda:
         "../envs/train.yaml"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=get_evaluate_runtime,
-        gpu=res("evaluate", "gpu", 0),
+        gpu=res("evaluate", "gpu"),
     params:
-        run=lambda w, input: os.path.dirname(input.metrics),
+        run=get_evaluated_run,
         device=config["device"],
     shell:
         "scalecnn evaluate generalization --run {params.run} --data {input.data}"
@@ -29,24 +29,24 @@ rule generalization:
 
 rule equivariance:
     input:
-        data=data_file,
-        metrics="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
-        model="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/model.pt",
+        data=get_data_file,
+        metrics=f"{RUN}/metrics.json",
+        model=f"{RUN}/model.pt",
     output:
-        "results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/equivariance.npz",
+        f"{RUN}/equivariance.npz",
     log:
-        "results/logs/equivariance/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+        f"results/logs/equivariance/{RUN_ID}.log",
     benchmark:
-        "results/benchmarks/equivariance/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+        f"results/benchmarks/equivariance/{RUN_ID}.tsv"
     conda:
         "../envs/train.yaml"
     threads: res("evaluate", "threads")
     resources:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=get_evaluate_runtime,
-        gpu=res("evaluate", "gpu", 0),
+        gpu=res("evaluate", "gpu"),
     params:
-        run=lambda w, input: os.path.dirname(input.metrics),
+        run=get_evaluated_run,
         device=config["device"],
         input_scale=config["equivariance"]["input_scale"],
     shell:
@@ -57,8 +57,8 @@ rule equivariance:
 
 rule best_run_indices:
     input:
-        data=data_file,
-        metrics=best_run_candidates,
+        data=get_data_file,
+        metrics=get_best_run_candidates,
     output:
         "results/indices/{data}/{model}/eval{evaluation}/best.npz",
     log:
@@ -71,7 +71,7 @@ rule best_run_indices:
     resources:
         mem_mb=res("evaluate", "mem_mb"),
         runtime=get_evaluate_runtime,
-        gpu=res("evaluate", "gpu", 0),
+        gpu=res("evaluate", "gpu"),
     params:
         device=config["device"],
     script:

@@ -1,12 +1,14 @@
 # Figures and tables of the paper and the comparison with the paper's published results.
 # Each artefact is its own target and depends only on the per-run files of the
-# configurations it shows (input functions: rules/common.smk, section "figures").
+# configurations it shows (input functions: rules/common_figures.smk). fig4_accuracy is the
+# template of the figures drawn by plot_figure.py, fig7_slice_indices that of the pooling
+# indices figures: the rules after each one change only their inputs, outputs and params.
 
 
 rule fig4_accuracy:
     input:
-        metrics=lambda w: figure_files("fig4", "metrics.json"),
-        selection=lambda w: figure_selection("fig4"),
+        metrics=get_figure_files("fig4", "metrics.json"),
+        selection=get_figure_selection("fig4"),
     output:
         pdf="results/figures/fig4_accuracy.pdf",
         png=report(
@@ -21,7 +23,7 @@ rule fig4_accuracy:
         "results/benchmarks/figures/fig4_accuracy.tsv"
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -31,10 +33,10 @@ rule fig4_accuracy:
         "../workflow/scripts/plot_figure.py"
 
 
-rule suppl_fig1_accuracy_boxes:
+use rule fig4_accuracy as suppl_fig1_accuracy_boxes with:
     input:
-        metrics=lambda w: figure_files("suppl_fig1", "metrics.json"),
-        selection=lambda w: figure_selection("suppl_fig1"),
+        metrics=get_figure_files("suppl_fig1", "metrics.json"),
+        selection=get_figure_selection("suppl_fig1"),
     output:
         pdf="results/figures/suppl_fig1_accuracy_boxes.pdf",
         png=report(
@@ -47,23 +49,15 @@ rule suppl_fig1_accuracy_boxes:
         "results/logs/figures/suppl_fig1_accuracy_boxes.log",
     benchmark:
         "results/benchmarks/figures/suppl_fig1_accuracy_boxes.tsv"
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
     params:
         kind="suppl_fig1",
-    script:
-        "../workflow/scripts/plot_figure.py"
 
 
-rule fig5_generalization:
+use rule fig4_accuracy as fig5_generalization with:
     input:
-        generalization=lambda w: figure_files("fig5", "generalization.csv", w.data),
-        metrics=lambda w: figure_files("fig5", "metrics.json", w.data),
-        selection=lambda w: figure_selection("fig5", w.data),
+        generalization=get_figure_files("fig5", "generalization.csv"),
+        metrics=get_figure_files("fig5", "metrics.json"),
+        selection=get_figure_selection("fig5"),
     output:
         pdf="results/figures/fig5_generalization_{data}.pdf",
         png=report(
@@ -79,23 +73,15 @@ rule fig5_generalization:
     wildcard_constraints:
         # any name: a dataset missing from the config gets a message naming it
         data="[A-Za-z0-9_]+",
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
     params:
         kind="fig5",
-    script:
-        "../workflow/scripts/plot_figure.py"
 
 
-rule suppl_fig2_generalization:
+use rule fig4_accuracy as suppl_fig2_generalization with:
     input:
-        generalization=lambda w: figure_files("suppl_fig2", "generalization.csv"),
-        metrics=lambda w: figure_files("suppl_fig2", "metrics.json"),
-        selection=lambda w: figure_selection("suppl_fig2"),
+        generalization=get_figure_files("suppl_fig2", "generalization.csv"),
+        metrics=get_figure_files("suppl_fig2", "metrics.json"),
+        selection=get_figure_selection("suppl_fig2"),
     output:
         pdf="results/figures/suppl_fig2_generalization.pdf",
         png=report(
@@ -108,23 +94,15 @@ rule suppl_fig2_generalization:
         "results/logs/figures/suppl_fig2_generalization.log",
     benchmark:
         "results/benchmarks/figures/suppl_fig2_generalization.tsv"
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
     params:
         kind="suppl_fig2",
-    script:
-        "../workflow/scripts/plot_figure.py"
 
 
-rule fig6_equivariance:
+use rule fig4_accuracy as fig6_equivariance with:
     input:
-        metrics=lambda w: figure_files("fig6", "metrics.json", w.data),
-        equivariance=lambda w: figure_files("fig6", "equivariance.npz", w.data),
-        selection=lambda w: figure_selection("fig6", w.data),
+        metrics=get_figure_files("fig6", "metrics.json"),
+        equivariance=get_figure_files("fig6", "equivariance.npz"),
+        selection=get_figure_selection("fig6"),
     output:
         pdf="results/figures/fig6_equivariance_{data}.pdf",
         png=report(
@@ -140,23 +118,16 @@ rule fig6_equivariance:
     wildcard_constraints:
         # any name: a dataset missing from the config gets a message naming it
         data="[A-Za-z0-9_]+",
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
     params:
         kind="fig6",
-    script:
-        "../workflow/scripts/plot_figure.py"
+        input_scale=config["equivariance"]["input_scale"],
 
 
-rule suppl_fig3_equivariance:
+use rule fig4_accuracy as suppl_fig3_equivariance with:
     input:
-        metrics=lambda w: figure_files("suppl_fig3", "metrics.json"),
-        equivariance=lambda w: figure_files("suppl_fig3", "equivariance.npz"),
-        selection=lambda w: figure_selection("suppl_fig3"),
+        metrics=get_figure_files("suppl_fig3", "metrics.json"),
+        equivariance=get_figure_files("suppl_fig3", "equivariance.npz"),
+        selection=get_figure_selection("suppl_fig3"),
     output:
         pdf="results/figures/suppl_fig3_equivariance.pdf",
         png=report(
@@ -169,21 +140,36 @@ rule suppl_fig3_equivariance:
         "results/logs/figures/suppl_fig3_equivariance.log",
     benchmark:
         "results/benchmarks/figures/suppl_fig3_equivariance.tsv"
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
     params:
         kind="suppl_fig3",
-    script:
-        "../workflow/scripts/plot_figure.py"
+        input_scale=config["equivariance"]["input_scale"],
+
+
+use rule fig4_accuracy as compare_paper_generalization with:
+    input:
+        generalization=get_figure_files("compare_generalization", "generalization.csv"),
+        metrics=get_figure_files("compare_generalization", "metrics.json"),
+        selection=get_figure_selection("compare_generalization"),
+    output:
+        pdf="results/figures/compare_paper_generalization.pdf",
+        png=report(
+            "results/figures/compare_paper_generalization.png",
+            caption="../workflow/report/compare_paper_generalization.rst",
+            category="Comparison with the paper",
+            subcategory="Scale generalisation",
+        ),
+    log:
+        "results/logs/figures/compare_paper_generalization.log",
+    benchmark:
+        "results/benchmarks/figures/compare_paper_generalization.tsv"
+    params:
+        kind="compare_generalization",
+        protocol_note=protocol_text(),
 
 
 rule fig7_slice_indices:
     input:
-        lambda w: figure_indices("fig7"),
+        get_figure_indices("fig7"),
     output:
         pdf="results/figures/fig7_slice_indices.pdf",
         png=report(
@@ -198,19 +184,21 @@ rule fig7_slice_indices:
         "results/benchmarks/figures/fig7_slice_indices.tsv"
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
     params:
         kind="fig7",
+        data=config["indices"]["data"],
+        evaluation=config["indices"]["evaluation"],
     script:
         "../workflow/scripts/plot_indices.py"
 
 
-rule suppl_fig4_pixel_indices:
+use rule fig7_slice_indices as suppl_fig4_pixel_indices with:
     input:
-        lambda w: figure_indices("suppl_fig4"),
+        get_figure_indices("suppl_fig4"),
     output:
         pdf="results/figures/suppl_fig4_pixel_indices.pdf",
         png=report(
@@ -223,22 +211,16 @@ rule suppl_fig4_pixel_indices:
         "results/logs/figures/suppl_fig4_pixel_indices.log",
     benchmark:
         "results/benchmarks/figures/suppl_fig4_pixel_indices.tsv"
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
     params:
         kind="suppl_fig4",
-    script:
-        "../workflow/scripts/plot_indices.py"
+        data=config["indices"]["data"],
+        evaluation=config["indices"]["evaluation"],
 
 
 rule table2_train_time:
     input:
-        metrics=lambda w: figure_files("table2", "metrics.json"),
-        selection=lambda w: figure_selection("table2"),
+        metrics=get_figure_files("table2", "metrics.json"),
+        selection=get_figure_selection("table2"),
     output:
         csv=report(
             "results/tables/table2_train_time.csv",
@@ -258,18 +240,20 @@ rule table2_train_time:
         "results/benchmarks/figures/table2_train_time.tsv"
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
+    params:
+        device=config["device"],
     script:
         "../workflow/scripts/plot_table2.py"
 
 
 rule compare_paper:
     input:
-        metrics=lambda w: figure_files("compare", "metrics.json"),
-        selection=lambda w: figure_selection("compare"),
+        metrics=get_figure_files("compare", "metrics.json"),
+        selection=get_figure_selection("compare"),
     output:
         csv=report(
             "results/tables/compare_paper.csv",
@@ -289,7 +273,7 @@ rule compare_paper:
         "results/benchmarks/figures/compare_paper.tsv"
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -318,7 +302,7 @@ rule compare_paper_scatter:
         "results/benchmarks/figures/compare_paper_scatter.tsv"
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -327,35 +311,3 @@ rule compare_paper_scatter:
         protocol_note=protocol_text(),
     script:
         "../workflow/scripts/plot_compare.py"
-
-
-rule compare_paper_generalization:
-    input:
-        generalization=lambda w: figure_files(
-            "compare_generalization", "generalization.csv"
-        ),
-        metrics=lambda w: figure_files("compare_generalization", "metrics.json"),
-        selection=lambda w: figure_selection("compare_generalization"),
-    output:
-        pdf="results/figures/compare_paper_generalization.pdf",
-        png=report(
-            "results/figures/compare_paper_generalization.png",
-            caption="../workflow/report/compare_paper_generalization.rst",
-            category="Comparison with the paper",
-            subcategory="Scale generalisation",
-        ),
-    log:
-        "results/logs/figures/compare_paper_generalization.log",
-    benchmark:
-        "results/benchmarks/figures/compare_paper_generalization.tsv"
-    conda:
-        "../envs/plots.yaml"
-    threads: 1
-    resources:
-        mem_mb=res("light", "mem_mb"),
-        runtime=res("light", "runtime"),
-    params:
-        kind="compare_generalization",
-        protocol_note=protocol_text(),
-    script:
-        "../workflow/scripts/plot_figure.py"

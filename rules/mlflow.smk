@@ -20,7 +20,7 @@ rule mlflow_sync:
     localrule: True
     conda:
         "../envs/mlflow.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),

@@ -21,7 +21,7 @@ rule verdict:
         "results/benchmarks/reproduction/verdict_{data}_eval{evaluation}.tsv"
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
@@ -48,7 +48,7 @@ rule record:
         "results/logs/reproduction/record.log",
     conda:
         "../envs/plots.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),

@@ -5,37 +5,33 @@
 
 rule train:
     input:
-        data=data_file,
-        basis=basis_file,
+        data=get_data_file,
+        basis=get_disco_basis,
     output:
-        metrics="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/metrics.json",
-        history="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/history.csv",
-        model="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/model.pt",
-        predictions="results/runs/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}/predictions.npy",
+        metrics=f"{RUN}/metrics.json",
+        history=f"{RUN}/history.csv",
+        model=f"{RUN}/model.pt",
+        predictions=f"{RUN}/predictions.npy",
     log:
-        "results/logs/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.log",
+        f"results/logs/train/{RUN_ID}.log",
     benchmark:
-        "results/benchmarks/train/{data}/{model}/eval{evaluation}/lr{lr}/seed{seed}.tsv"
+        f"results/benchmarks/train/{RUN_ID}.tsv"
     conda:
         "../envs/train.yaml"
     threads: res("train", "threads")
     resources:
         mem_mb=res("train", "mem_mb"),
         runtime=get_train_runtime,
-        gpu=res("train", "gpu", 0),
+        gpu=res("train", "gpu"),
     params:
-        out=lambda w, output: os.path.dirname(output.metrics),
+        out=get_run_dir,
         kernel_size=config["kernel_size"],
         interpolation=config["interpolation"],
         batch_size=config["batch_size"],
         max_epochs=config["max_epochs"],
         patience=config["patience"],
         device=config["device"],
-        extra=lambda w, input: " ".join(
-            (["--reshuffle"] if config["reshuffle"] else [])
-            + [f"--basis {b}" for b in input.basis]
-            + [f"--plugin {p}" for p in config.get("plugins", [])]
-        ),
+        extra=get_train_options,
     shell:
         "scalecnn train --model {wildcards.model} --data {input.data}"
         " --evaluation {wildcards.evaluation} --lr {wildcards.lr} --seed {wildcards.seed}"
@@ -49,12 +45,12 @@ checkpoint select_lr:
     input:
         get_selection_runs,
     output:
-        "results/selection/{data}/{model}/eval{evaluation}.json",
+        SELECTION,
     log:
         "results/logs/selection/{data}/{model}/eval{evaluation}.log",
     conda:
         "../envs/train.yaml"
-    threads: 1
+    threads: res("light", "threads")
     resources:
         mem_mb=res("light", "mem_mb"),
         runtime=res("light", "runtime"),
