@@ -126,3 +126,39 @@ def test_snakefmt_is_clean():
         ["snakefmt", "--check", "Snakefile", "rules"], cwd=REPO, capture_output=True, text=True
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_rules_wire_named_functions_not_lambdas():
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        assert "lambda" not in smk.read_text(), f"{smk.name}: use a get_* function"
+
+
+def _schema_properties(node, path=""):
+    """(path, definition) of every property of a JSON schema, nested ones included."""
+    for name, prop in node.get("properties", {}).items():
+        yield f"{path}{name}", prop
+        yield from _schema_properties(prop, f"{path}{name}.")
+    if isinstance(node.get("additionalProperties"), dict):
+        yield from _schema_properties(node["additionalProperties"], f"{path}*.")
+
+
+def test_every_config_schema_property_has_a_description():
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    props = [*_schema_properties(schema), *_schema_properties(schema["$defs"]["resources"])]
+    assert len(props) > 40
+    missing = [path for path, prop in props if not prop.get("description")]
+    assert not missing, missing
+
+
+def test_every_key_of_the_default_config_has_a_comment():
+    import re
+
+    lines = PAPER.read_text().splitlines()
+    uncommented = [
+        line
+        for i, line in enumerate(lines)
+        if re.match(r"\s*\w+:", line)
+        and "#" not in line
+        and not (i and lines[i - 1].lstrip().startswith("#"))
+    ]
+    assert not uncommented, uncommented
