@@ -1,6 +1,6 @@
 """One training run of the study's protocol, resumable after a kill.
 
-Protocol (``shared/spec/study.md``): seed Python, NumPy and torch with the
+Protocol (``docs/protocol.md``): seed Python, NumPy and torch with the
 run's seed before building the model; Adam at the run's learning rate,
 cross-entropy, batch size 16; batches follow the loader's fixed shuffled order
 (the paper's quirk; ``reshuffle=True`` draws a new, seed-determined order each
@@ -10,9 +10,9 @@ epochs without improvement; reload the best state and report test loss,
 accuracy and predictions.
 
 After every epoch a checkpoint (model, optimizer, RNG states, early-stopping
-state, history) is written atomically to ``<out>/.checkpoint.pt``. Running the
-same run again continues from it and ends bit-identical to an uninterrupted
-run on CPU. The checkpoint is not a declared workflow output, so Snakemake's
+state, history; :mod:`scalecnn.checkpoint`) is written atomically to
+``<out>/.checkpoint.pt``. Running the same run again continues from it and ends
+bit-identical to an uninterrupted run on CPU. The checkpoint is not a declared workflow output, so Snakemake's
 clean-up of an incomplete job leaves it in place; it is removed when the run
 completes.
 
@@ -28,13 +28,11 @@ finished first; a SIGKILL at any moment leaves the previous one intact.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import random
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,28 +40,54 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from scalecnn import atomic
+from scalecnn.checkpoint import (
+    CHECKPOINT_NAME,
+    HISTORY_COLUMNS,
+    TrainState,
+    load_checkpoint,
+    record_epoch,
+    save_checkpoint,
+)
 from scalecnn.device import resolve_device, set_threads, tune_allocator
+from scalecnn.epochs import (
+    SLOW_HOOK_ENV,
+    EpochAbandonedError,
+    NonFiniteLossError,
+    SplitTensors,
+    evaluate_split,
+    train_epoch,
+)
 from scalecnn.signals import StopRequest, stop_requests
+from scalecnn.study import EVAL_BATCH_SIZE
+
+# the names of a run's parts, importable from here (tests, benchmarks/, scripts/)
+__all__ = [
+    "CHECKPOINT_NAME",
+    "EVAL_BATCH_SIZE",
+    "HISTORY_COLUMNS",
+    "KILL_HOOK_ENV",
+    "SLOW_HOOK_ENV",
+    "RunConfig",
+    "SplitTensors",
+    "TrainState",
+    "batch_order",
+    "build_run_model",
+    "evaluate_split",
+    "load_splits",
+    "record_epoch",
+    "save_checkpoint",
+    "seed_everything",
+    "train_epoch",
+    "train_run",
+]
 
 log = logging.getLogger(__name__)
 
-EVAL_BATCH_SIZE = 64
-"""Batch size of every evaluation pass (no gradients): larger batches amortise the
-SiConv2d fast path's per-batch kernel spectra (~10% faster per image than 16 on CPU)
-and results do not depend on it (eval mode, no batch statistics)."""
-
-CHECKPOINT_NAME = ".checkpoint.pt"
 KILL_HOOK_ENV = "SCALECNN_KILL_AFTER_EPOCH"
 """Fault-injection hook for tests: SIGKILL the process right after this epoch's checkpoint."""
-SLOW_HOOK_ENV = "SCALECNN_STEP_SLEEP"
-"""Test hook: sleep this many seconds after every training step (stretches a tiny run past
-a one-minute Slurm time limit). Sleeping changes no number of the run."""
-
-HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "train_time", "val_loss", "val_acc")
 
 
 @dataclass
@@ -109,17 +133,6 @@ class RunConfig:
         p.update(device=str(device), data_name=Path(self.data).stem)
         p.pop("threads")
         return p
-
-
-@dataclass
-class SplitTensors:
-    """Images ``(N, C, 64, 64)`` float32 and labels ``(N,)`` int64 on the run's device."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-
-    def __len__(self) -> int:
-        return int(self.labels.shape[0])
 
 
 def seed_everything(seed: int) -> None:
@@ -184,195 +197,6 @@ def batch_order(n: int, epoch: int, cfg: RunConfig) -> torch.Tensor | None:
     return torch.randperm(n, generator=gen)
 
 
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite."""
-
-
-class EpochAbandonedError(Exception):
-    """``should_stop`` asked :func:`train_epoch` to stop after ``steps`` steps."""
-
-    def __init__(self, steps: int) -> None:
-        super().__init__(f"epoch abandoned after {steps} steps")
-        self.steps = steps
-
-
-def _step_sleep() -> float:
-    return float(os.environ.get(SLOW_HOOK_ENV) or 0.0)
-
-
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    data: SplitTensors,
-    batch_size: int,
-    order: torch.Tensor | None = None,
-    should_stop: Callable[[], bool] | None = None,
-) -> tuple[float, float]:
-    """One pass over ``data`` in batches; returns (mean loss, accuracy in percent).
-
-    Raises :class:`NonFiniteLossError` when the epoch's loss is not finite (checked once
-    per epoch, so that a GPU is never synchronised per batch), and
-    :class:`EpochAbandonedError` when ``should_stop()`` is true before a step (the model and
-    optimizer are then part-way through the epoch: the caller discards them).
-    """
-    sleep = _step_sleep()
-    model.train()
-    n = len(data)
-    total_loss = torch.zeros((), dtype=torch.float64, device=data.labels.device)
-    correct = torch.zeros((), dtype=torch.int64, device=data.labels.device)
-    if order is not None:
-        order = order.to(data.labels.device)  # one copy per epoch, not per batch
-    for step, start in enumerate(range(0, n, batch_size)):
-        if should_stop is not None and should_stop():
-            raise EpochAbandonedError(step)
-        if order is None:
-            x = data.images[start : start + batch_size]
-            y = data.labels[start : start + batch_size]
-        else:
-            idx = order[start : start + batch_size]
-            x, y = data.images[idx], data.labels[idx]
-        optimizer.zero_grad(set_to_none=True)
-        logits = model(x)
-        loss = F.cross_entropy(logits, y)
-        loss.backward()
-        optimizer.step()
-        total_loss += loss.detach().double() * y.shape[0]
-        correct += (logits.detach().argmax(dim=1) == y).sum()
-        if sleep:
-            time.sleep(sleep)
-    mean_loss = total_loss.item() / n
-    if not np.isfinite(mean_loss):
-        raise NonFiniteLossError(f"non-finite training loss ({mean_loss})")
-    return mean_loss, 100.0 * correct.item() / n
-
-
-@torch.no_grad()
-def evaluate_split(
-    model: nn.Module, data: SplitTensors, batch_size: int
-) -> tuple[float, float, np.ndarray]:
-    """Eval-mode pass without gradients: (mean loss, accuracy in percent, predictions ``(N,)``)."""
-    model.eval()
-    n = len(data)
-    total_loss = torch.zeros((), dtype=torch.float64, device=data.labels.device)
-    preds = []
-    for start in range(0, n, batch_size):
-        x = data.images[start : start + batch_size]
-        y = data.labels[start : start + batch_size]
-        logits = model(x)
-        total_loss += F.cross_entropy(logits, y, reduction="sum").double()  # no per-batch sync
-        preds.append(logits.argmax(dim=1))
-    pred = torch.cat(preds)
-    acc = 100.0 * (pred == data.labels).sum().item() / n
-    return total_loss.item() / n, acc, pred.cpu().numpy().astype(np.int64)
-
-
-def _numpy_state_to_safe(state: tuple) -> tuple:
-    """NumPy's legacy RNG state with its key array as a tensor (loadable with weights_only)."""
-    name, keys, pos, has_gauss, cached = state
-    return (name, torch.from_numpy(np.asarray(keys, dtype=np.int64)), pos, has_gauss, cached)
-
-
-def _numpy_state_from_safe(state: tuple) -> tuple:
-    name, keys, pos, has_gauss, cached = state
-    return (name, keys.numpy().astype(np.uint32), pos, has_gauss, cached)
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {
-        "python": random.getstate(),
-        "numpy": _numpy_state_to_safe(np.random.get_state()),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(_numpy_state_from_safe(state["numpy"]))
-    torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-@dataclass
-class TrainState:
-    """Everything needed to continue a run after its last completed epoch."""
-
-    epoch: int = 0
-    best_val_acc: float = -1.0
-    best_epoch: int = 0
-    epochs_without_improvement: int = 0
-    best_state: dict[str, torch.Tensor] | None = None
-    history: list[dict[str, float]] = field(default_factory=list)
-    status: str = "ok"
-    message: str = ""
-
-
-def record_epoch(state: TrainState, model: nn.Module, row: tuple[float, ...]) -> None:
-    """Early-stopping bookkeeping after an epoch: keep a copy of the model's state when
-    its validation accuracy is strictly better than the best so far, count the epochs
-    without improvement and append ``row`` (the :data:`HISTORY_COLUMNS` values) to the
-    history."""
-    epoch, val_acc = int(row[0]), row[HISTORY_COLUMNS.index("val_acc")]
-    if val_acc > state.best_val_acc:
-        state.best_val_acc, state.best_epoch = val_acc, epoch
-        state.best_state = copy.deepcopy(model.state_dict())
-        state.epochs_without_improvement = 0
-    else:
-        state.epochs_without_improvement += 1
-    state.epoch = epoch
-    state.history.append(dict(zip(HISTORY_COLUMNS, row, strict=True)))
-
-
-def _save_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    state: TrainState,
-    cfg: RunConfig,
-) -> None:
-    atomic.save_torch(
-        path,
-        {
-            "config": asdict(cfg),
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "train_state": asdict(state),
-            "rng": _rng_state(),
-        },
-    )
-
-
-def _load_checkpoint(
-    path: Path,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    cfg: RunConfig,
-    device: torch.device,
-) -> TrainState | None:
-    if not path.exists():
-        return None
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt checkpoint is discarded, the run restarts cleanly
-        log.warning("ignoring unreadable checkpoint %s (%s); starting from scratch", path, exc)
-        return None
-    saved = dict(ckpt["config"])
-    current = asdict(cfg)
-    for volatile in ("device", "threads"):
-        saved.pop(volatile, None)
-        current.pop(volatile, None)
-    if saved != current:
-        log.warning("checkpoint %s belongs to other parameters; starting from scratch", path)
-        return None
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    _set_rng_state(ckpt["rng"])
-    return TrainState(**ckpt["train_state"])
-
-
 def _maybe_kill(epoch: int) -> None:
     target = os.environ.get(KILL_HOOK_ENV)
     if target is not None and int(target) == epoch:
@@ -418,7 +242,7 @@ def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) ->
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
 
     ckpt_path = out / CHECKPOINT_NAME
-    state = _load_checkpoint(ckpt_path, model, optimizer, cfg, device)
+    state = load_checkpoint(ckpt_path, model, optimizer, cfg)
     if state is None:
         state = TrainState()
     else:
@@ -471,7 +295,7 @@ def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) ->
             state.best_epoch,
             train_time,
         )
-        _save_checkpoint(ckpt_path, model, optimizer, state, cfg)
+        save_checkpoint(ckpt_path, model, optimizer, state, cfg)
         _maybe_kill(epoch)
         if stop.requested:  # arrived during validation or the checkpoint: stop here
             raise _stopped(stop, state, 0, ckpt_path)
