@@ -19,8 +19,8 @@ from scalecnn.bases.disco import (
     mix_basis,
     optimise_disco_basis,
     random_basis,
-    save_basis,
 )
+from scalecnn.bases.files import save_basis
 from scalecnn.bases.hermite import (
     hermite_basis,
     hermite_functions,
