@@ -1,5 +1,7 @@
-"""Faked finished runs in the format the training writes (docs/formats.md), for the MLflow
-sync tests (tests/test_tracking.py, tests/workflow/test_mlflow.py)."""
+"""Faked finished runs in the format the training and the evaluations write
+(docs/formats.md), for the MLflow sync tests (tests/test_tracking.py,
+tests/workflow/test_mlflow.py) and the torch-free tables and figures
+(tests/test_torch_free.py). Needs no torch."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from scalecnn.aggregate import write_table
+from scalecnn.study import ALL_SIZES, EQUIVARIANCE_PAIRS, format_lr, run_dir
 
 HISTORY_COLUMNS = ("epoch", "train_loss", "train_acc", "train_time", "val_loss", "val_acc")
 REPORTED = (("standard", "0.001"), ("hermite", "0.001"))
@@ -27,7 +30,7 @@ def fake_run(
     evaluation: int = 2,
 ) -> Path:
     """A finished run folder in the format the training writes (docs/formats.md)."""
-    run = results / f"runs/{data}/{model}/eval{evaluation}/lr{lr:g}/seed{seed}"
+    run = results / run_dir(data, model, evaluation, lr, seed)
     run.mkdir(parents=True)
     rng = np.random.default_rng(zlib.crc32(f"{model}{lr}{seed}".encode()))
     epoch = np.arange(1, epochs + 1)
@@ -82,20 +85,52 @@ def fake_run(
     return run
 
 
-def fake_selection(results: Path, model: str, chosen: float, source: str = "selection") -> None:
-    record = results / f"selection/emoji/{model}/eval2.json"
+def fake_evaluations(run: Path, status: str = "ok", classes: int = 3) -> None:
+    """The run's ``generalization.csv`` and ``equivariance.npz`` (NaN where not ok)."""
+    p = json.loads((run / "metrics.json").read_text())["params"]
+    ok = status == "ok"
+    rng = np.random.default_rng(zlib.crc32(str(run).encode()))
+    row = {"model": p["model"], "data": p["data_name"], "eval": p["evaluation"]}
+    row |= {"lr": p["lr"], "seed": p["seed"]}
+    row |= {f"s{s}": (0.3 + 0.5 * rng.random()) if ok else np.nan for s in ALL_SIZES}
+    pd.DataFrame([row]).to_csv(run / "generalization.csv", index=False)
+    shape = (classes, 1, len(EQUIVARIANCE_PAIRS))
+    err = rng.random(shape) if ok else np.full(shape, np.nan)
+    np.savez(
+        run / "equivariance.npz",
+        stage1=err,
+        stage2=err / 2,
+        pairs=np.array(EQUIVARIANCE_PAIRS),
+        input_scale=np.array("unit"),
+    )
+
+
+def fake_selection(
+    results: Path,
+    model: str,
+    chosen: float,
+    source: str = "selection",
+    data: str = "emoji",
+    evaluation: int = 2,
+) -> Path:
+    """The selection record of (data, model, evaluation) choosing ``chosen``."""
+    record = results / f"selection/{data}/{model}/eval{evaluation}.json"
     record.parent.mkdir(parents=True, exist_ok=True)
+    measured = source == "selection"
     record.write_text(
         json.dumps(
             {
-                "data": "emoji",
+                "data": data,
                 "model": model,
-                "evaluation": 2,
+                "evaluation": evaluation,
+                "medians": {format_lr(chosen): 50.0} if measured else {},
+                "seeds_per_lr": {format_lr(chosen): 1} if measured else {},
                 "chosen_lr": chosen,
                 "source": source,
             }
         )
     )
+    return record
 
 
 def fake_results(res: Path) -> Path:

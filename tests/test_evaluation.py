@@ -8,21 +8,19 @@ import pytest
 import torch
 from torch import nn
 
-from scalecnn.aggregate import runs_table, selection_table
+from scalecnn.aggregate import best_run, runs_table, selection_table, summarize_equivariance
 from scalecnn.data import STIRDataset
 from scalecnn.evaluation import (
-    EQUIVARIANCE_PAIRS,
-    PAIR_SUBSETS,
     crop_to_object,
     equivariance_errors,
     known_test_correctness,
     relative_error,
     scale_generalization,
     scale_indices,
-    summarize_equivariance,
 )
 from scalecnn.models import build_model
 from scalecnn.selection import select_from_runs
+from scalecnn.study import EQUIVARIANCE_PAIRS, PAIR_SUBSETS
 
 
 class AlwaysClass(nn.Module):
@@ -39,7 +37,7 @@ class AlwaysClass(nn.Module):
 
 
 class ConstantMaps(nn.Module):
-    """Stage maps of the spec's sizes filled with one value: every crop is constant."""
+    """Stage maps of the standard model's sizes filled with one value: every crop is constant."""
 
     def feature_maps(self, x):
         b = x.shape[0]
@@ -93,7 +91,7 @@ def test_unusable_predictions_are_not_reused(tiny_stir, tmp_path):
     assert known_test_correctness(tmp_path / "c", ds) == {}
 
 
-def test_crop_to_object_matches_the_spec_indices():
+def test_crop_to_object_matches_the_documented_indices():
     fmap = torch.arange(52 * 52, dtype=torch.float32).reshape(1, 52, 52)
     # p = 64 − 52 = 12; object at x = 5 (left), y = 7 (top), size 20 → rows 7:15, cols 5:13
     crop = crop_to_object(fmap, (5, 7), 20)
@@ -177,6 +175,7 @@ def _metrics(tmp_path, name, lr, seed, val, test=50.0, status="ok"):
         "train_time_mean": 0.4,
     }
     path = tmp_path / f"{name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(m))
     return path
 
@@ -204,3 +203,15 @@ def test_selection_record_and_table(tmp_path):
     table = selection_table([path])
     assert table.loc[0, "chosen_lr"] == 0.001
     assert isinstance(table, pd.DataFrame) and table.loc[0, "median_val_acc_0.01"] == 80.0
+
+
+def test_best_run_is_the_ok_run_with_the_highest_test_accuracy(tmp_path):
+    files = [
+        _metrics(tmp_path / "a", "metrics", 0.001, 1, 60.0, test=50.0),
+        _metrics(tmp_path / "b", "metrics", 0.001, 2, 60.0, test=70.0),
+        _metrics(tmp_path / "c", "metrics", 0.001, 3, 60.0, test=90.0, status="nonfinite"),
+        _metrics(tmp_path / "d", "metrics", 0.001, 4, 60.0, test=70.0),  # tie: first wins
+    ]
+    assert best_run(files) == tmp_path / "b"
+    with pytest.raises(ValueError, match="no completed run"):
+        best_run(files[2:3])

@@ -17,6 +17,7 @@ from matplotlib.image import AxesImage  # noqa: E402
 from scalecnn import plots  # noqa: E402
 from scalecnn.plots import style  # noqa: E402
 from scalecnn.plots.common import SIZE_COLUMNS  # noqa: E402
+from scalecnn.plots.tables import latex_note  # noqa: E402
 
 MODELS = ["standard", "pixel_pool", "my_model"]  # my_model: a user-registered model
 DATASETS = ["emoji", "mnist"]
@@ -348,16 +349,6 @@ def test_suppl_fig4(tmp_path):
     _assert_saved(fig, tmp_path, "suppl4")
 
 
-def test_best_run(runs):
-    row = plots.best_run(runs, model="pixel_pool", data="emoji", evaluation=2)
-    ok = runs.query(
-        "data == 'emoji' and model == 'pixel_pool' and evaluation == 2 and status == 'ok'"
-    )
-    assert row["seed"] == ok.loc[ok["test_acc"].idxmax(), "seed"]
-    with pytest.raises(ValueError, match="slice_pool"):
-        plots.best_run(runs, model="slice_pool")
-
-
 def test_indices_wrong_kind_or_label():
     with pytest.raises(ValueError, match="plot_pixel_indices"):
         plots.plot_slice_indices(_pixel_indices())
@@ -368,7 +359,7 @@ def test_indices_wrong_kind_or_label():
 
 
 # --------------------------------------------------------------------------- tables
-def test_table2_values(runs, tmp_path):
+def test_table2_values(runs):
     summary = plots.training_time_summary(runs)
     wide = plots.table2(summary)
     assert list(wide.index) == ["standard", "pixel_pool", "my_model"]
@@ -379,17 +370,21 @@ def test_table2_values(runs, tmp_path):
             assert wide.loc[model, data] == pytest.approx(1.0 + mi + 0.2)
     row = summary.query("data == 'emoji' and model == 'pixel_pool'").iloc[0]
     assert (row["n_ok"], row["n_excluded"]) == (3, 1)  # the 1000 s run is left out
+    assert summary.shape == (6, 5)
     tex = plots.table2_latex(summary)
     assert r"\toprule" in tex and r"\bottomrule" in tex and "Pixel pool" in tex
     assert "2.20$^\\dagger$" in tex and "my\\_model" in tex
-    assert "Runs (ok / excluded) & 9 / 1 & 9 / 0" in tex
-    paths = plots.write_table2(runs, tmp_path / "table2")
-    assert [p.name for p in paths] == ["table2.csv", "table2.tex"]
-    assert pd.read_csv(paths[0]).shape == (6, 5)
+    assert "Model & Emoji & MNIST \\\\\n\\midrule" in tex
+    assert "\\midrule\nRuns (ok / excluded) & 9 / 1 & 9 / 0 \\\\\n\\bottomrule" in tex
+    assert tex.startswith("\\begin{table}[t]") and tex.endswith("\\end{table}\n")
+    assert "some runs excluded" in tex
+    note = latex_note("Table 2 not available", "all runs of data_x excluded: 100% & more")
+    assert note.startswith("% Table 2 not available\n")
+    assert r"data\_x excluded: 100\% \& more" in note
 
 
 # --------------------------------------------------------------------------- compare
-def test_compare_table_numbers(runs, paper_summary, tmp_path):
+def test_compare_table_numbers(runs, paper_summary):
     table = plots.compare_table(runs, paper_summary)
     assert len(table) == len(DATASETS) * len(MODELS) * 4
     row = table.query("data == 'emoji' and model == 'pixel_pool' and evaluation == 2").iloc[0]
@@ -404,10 +399,7 @@ def test_compare_table_numbers(runs, paper_summary, tmp_path):
     md = plots.compare_markdown(table)
     assert md.count("\n|") == len(table) + 2  # header, rule, one line per row
     assert f"{ok.mean() - 76.6:+.1f}" in md
-    paths = plots.write_comparison(table, tmp_path / "compare")
-    back = pd.read_csv(paths[0])
-    np.testing.assert_allclose(back["diff"], table["diff"], equal_nan=True)
-    assert paths[1].read_text().startswith("Test accuracy")
+    assert md.startswith("Test accuracy")
 
 
 def test_compare_default_paper_and_figures(runs, generalization, tmp_path):

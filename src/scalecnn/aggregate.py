@@ -1,4 +1,7 @@
-"""Collect per-run outputs into the study's tables (see ``docs/formats.md``)."""
+"""Collect per-run outputs into the study's tables (see ``docs/formats.md``).
+
+Pure numpy and pandas: building the tables needs no torch (``tests/test_torch_free.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scalecnn.evaluation import PAIR_SUBSETS, summarize_equivariance
+from scalecnn.study import PAIR_SUBSETS
 
 RUN_PARAM_COLUMNS = ("data", "model", "evaluation", "lr", "seed", "kernel_size", "interpolation")
 RUN_METRIC_COLUMNS = (
@@ -71,6 +74,30 @@ def runs_frame(rows: Iterable[dict]) -> pd.DataFrame:
     return frame.sort_values(list(RUN_PARAM_COLUMNS[:5]), kind="stable").reset_index(drop=True)
 
 
+def best_run(metrics_files: Iterable[str | os.PathLike]) -> Path:
+    """Directory of the run with the highest test accuracy (status ok; ties → first given)."""
+    best, best_acc, n = None, -1.0, 0
+    for f in metrics_files:
+        m = _read_metrics(f)
+        acc = m.get("test_acc")
+        n += 1
+        if m.get("status", "ok") == "ok" and acc is not None and acc > best_acc:
+            best, best_acc = Path(f).parent, acc
+    if best is None:
+        raise ValueError(f"no completed run with a test accuracy among {n} candidates")
+    return best
+
+
+def summarize_equivariance(errors: np.ndarray, evaluation: int) -> float:
+    """Mean error over the pairs the paper's figures use for ``evaluation``
+    (:data:`scalecnn.study.PAIR_SUBSETS`), leaving out the undefined ones (NaN: an
+    all-zero reference map); NaN if all are undefined."""
+    chosen = errors[..., list(PAIR_SUBSETS[int(evaluation)])]
+    if np.isnan(chosen).all():
+        return float("nan")
+    return float(np.nanmean(chosen))
+
+
 def concat_csvs(files: Iterable[str | os.PathLike], sort_by: Iterable[str]) -> pd.DataFrame:
     """Concatenate one-row CSVs (e.g. per-run generalisation rows)."""
     frames = [pd.read_csv(f) for f in files]
@@ -86,7 +113,7 @@ def equivariance_table(
     """``equivariance.csv`` from (metrics.json, equivariance.npz) pairs of runs.
 
     ``stage1_error``/``stage2_error`` are the means over the pairs that the paper
-    uses for the run's evaluation (:data:`scalecnn.evaluation.PAIR_SUBSETS`).
+    uses for the run's evaluation (:func:`summarize_equivariance`).
     """
     rows = []
     for metrics_file, npz_file in pairs:

@@ -1,7 +1,8 @@
-"""The three metrics of a trained run (``shared/spec/metrics.md``).
+"""The three metrics of a trained run (``docs/metrics.md``).
 
 All use the test split of the run's dataset and the run's best weights, in
-eval mode, without gradients, batch size 16, unshuffled order.
+eval mode, without gradients, in batches of :data:`scalecnn.study.EVAL_BATCH_SIZE`
+(results do not depend on it), unshuffled order.
 
 - :func:`scale_generalization`: accuracy per object size 17..64.
 - :func:`equivariance_errors`: ‖ref − resized‖² / ‖ref‖² of cropped stage-1/2
@@ -25,20 +26,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalecnn import atomic
-from scalecnn.data.scenarios import ALL_SIZES
+from scalecnn.aggregate import best_run
 from scalecnn.device import resolve_device, set_threads, tune_allocator
 from scalecnn.signals import abort_on_signals
-from scalecnn.training import EVAL_BATCH_SIZE
+from scalecnn.study import (
+    ALL_SIZES,
+    EQUIVARIANCE_PAIRS,
+    EQUIVARIANCE_SIZES,
+    EVAL_BATCH_SIZE,
+    INPUT_SCALES,
+)
 
 log = logging.getLogger(__name__)
-
-EQUIVARIANCE_SIZES = (64, 49, 48, 33, 32, 17)
-EQUIVARIANCE_PAIRS = ((64, 49), (49, 64), (48, 33), (33, 48), (32, 17), (17, 32))
-"""Ordered pairs (reference ← resized) of the equivariance error."""
-PAIR_SUBSETS = {1: (2, 3, 4, 5), 2: (0, 1, 4, 5), 3: (0, 1, 2, 3), 4: (0, 1, 2, 3, 4, 5)}
-"""Indices into EQUIVARIANCE_PAIRS that the paper's figures average for each evaluation."""
-INPUT_SCALES = {"unit": 1.0, "raw255": 255.0}
-"""``unit``: images in [0, 1] as in training (default); ``raw255``: the paper's quirk."""
 
 
 def load_run(run_dir: str | os.PathLike) -> dict[str, Any]:
@@ -86,7 +85,7 @@ def _batches(images: np.ndarray, device: torch.device, scale: float = 1.0):
 
 @torch.no_grad()
 def predict(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """Predicted classes ``(N,)`` for images ``(N, C, 64, 64)`` in batches of 16."""
+    """Predicted classes ``(N,)`` for images ``(N, C, 64, 64)`` in evaluation batches."""
     model.eval()
     preds = [model(x).argmax(dim=1).cpu() for x in _batches(images, device)]
     return torch.cat(preds).numpy() if preds else np.zeros(0, dtype=np.int64)
@@ -206,15 +205,6 @@ def equivariance_errors(
                 for p, (a, b) in enumerate(EQUIVARIANCE_PAIRS):
                     errors[stage][g0 + g, p] = relative_error(crops[a], crops[b])
     return {k: v.reshape(n_cls, n_inst, 6) for k, v in errors.items()}
-
-
-def summarize_equivariance(errors: np.ndarray, evaluation: int) -> float:
-    """Mean error over the pairs the paper's figures use for ``evaluation``, leaving out
-    the undefined ones (NaN: an all-zero reference map); NaN if all are undefined."""
-    chosen = errors[..., list(PAIR_SUBSETS[int(evaluation)])]
-    if np.isnan(chosen).all():
-        return float("nan")
-    return float(np.nanmean(chosen))
 
 
 @torch.no_grad()
@@ -357,21 +347,6 @@ def _run_evaluate(args: argparse.Namespace) -> int:
     with abort_on_signals(f"evaluate {args.metric} of {args.run}"):
         METRICS[args.metric](args.run, args.data, args.out, args.device, **kwargs)
     return 0
-
-
-def best_run(metrics_files: list[str | os.PathLike]) -> Path:
-    """Directory of the run with the highest test accuracy (status ok; ties → first given)."""
-    best, best_acc = None, -1.0
-    for f in metrics_files:
-        m = json.loads(Path(f).read_text())
-        acc = m.get("test_acc")
-        if m.get("status", "ok") == "ok" and acc is not None and acc > best_acc:
-            best, best_acc = Path(f).parent, acc
-    if best is None:
-        raise ValueError(
-            f"no completed run with a test accuracy among {len(metrics_files)} candidates"
-        )
-    return best
 
 
 def write_best_run_indices(

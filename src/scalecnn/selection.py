@@ -1,4 +1,4 @@
-"""Learning-rate selection (``shared/spec/study.md``), or the paper's chosen rates.
+"""Learning-rate selection (``docs/protocol.md``), or the paper's chosen rates.
 
 For one (data, model, evaluation): the median of the best validation accuracy
 over the selection seeds for each learning rate; the rate with the highest
@@ -82,11 +82,6 @@ def write_selection(metrics_files: Iterable[str | os.PathLike], out: str | os.Pa
     record = select_from_runs(metrics_files)
     atomic.write_json(out, record)
     return record
-
-
-def read_chosen_lr(path: str | os.PathLike) -> float:
-    """The chosen learning rate stored in a selection record."""
-    return float(json.loads(Path(path).read_text())["chosen_lr"])
 
 
 def paper_lr_models(value: str | Sequence[str] | None, models: Sequence[str]) -> list[str]:

@@ -12,9 +12,9 @@ accuracy and predictions.
 After every epoch a checkpoint (model, optimizer, RNG states, early-stopping
 state, history; :mod:`scalecnn.checkpoint`) is written atomically to
 ``<out>/.checkpoint.pt``. Running the same run again continues from it and ends
-bit-identical to an uninterrupted run on CPU. The checkpoint is not a declared workflow output, so Snakemake's
-clean-up of an incomplete job leaves it in place; it is removed when the run
-completes.
+bit-identical to an uninterrupted run on CPU. The checkpoint is not a declared
+workflow output, so Snakemake's clean-up of an incomplete job leaves it in place;
+it is removed when the run completes.
 
 A stop signal (SIGTERM: Slurm's time limit, preemption, ``scancel``; SIGUSR1:
 ``sbatch --signal``) stops the run at the next training step: the partial epoch

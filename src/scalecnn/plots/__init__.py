@@ -3,7 +3,9 @@
 Every function is pure: it takes pandas DataFrames (the tables of
 ``docs/formats.md``) or numpy arrays and returns a matplotlib ``Figure``
 (or a DataFrame / text for tables); nothing is drawn on screen and no global
-matplotlib state is changed. Save a figure with :func:`save_figure_formats`.
+matplotlib state is changed. Save a figure with :func:`save_figure_formats`; the
+workflow's writers of figures and tables from per-run files are in ``inputs``. None of
+these modules needs torch.
 
 ==========================  ===============================================
 module                      artefact
@@ -17,6 +19,7 @@ module                      artefact
 ``reproduction``            the reproduction verdict per model (``scalecnn.reproduction``)
 ``paper``                   loaders of those results (``scalecnn/resources``)
 ``style``                   model order, names, colours; fonts
+``inputs``                  the workflow's figures and tables from per-run files
 ==========================  ===============================================
 
 Runs whose status is not ``ok`` are excluded from means but counted, and the
@@ -31,7 +34,6 @@ from scalecnn.plots.compare import (
     compare_table,
     plot_compare_generalization,
     plot_compare_scatter,
-    write_comparison,
 )
 from scalecnn.plots.equivariance import plot_equivariance, plot_equivariance_grid
 from scalecnn.plots.generalization import (
@@ -39,19 +41,13 @@ from scalecnn.plots.generalization import (
     plot_generalization,
     plot_generalization_grid,
 )
-from scalecnn.plots.indices import (
-    best_run,
-    plot_pixel_indices,
-    plot_slice_indices,
-    slice_index_correlation,
-)
+from scalecnn.plots.indices import plot_pixel_indices, plot_slice_indices, slice_index_correlation
 from scalecnn.plots.paper import load_paper_generalization, load_paper_summary
 from scalecnn.plots.style import apply_style
-from scalecnn.plots.tables import table2, table2_latex, training_time_summary, write_table2
+from scalecnn.plots.tables import table2, table2_latex, training_time_summary
 
 __all__ = [
     "apply_style",
-    "best_run",
     "compare_markdown",
     "compare_table",
     "generalization_means",
@@ -72,6 +68,4 @@ __all__ = [
     "table2",
     "table2_latex",
     "training_time_summary",
-    "write_comparison",
-    "write_table2",
 ]

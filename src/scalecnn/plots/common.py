@@ -27,14 +27,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from scalecnn.atomic import save_figure
 from scalecnn.plots import style
+from scalecnn.study import ALL_SIZES
 
 CONFIG_KEYS = ["data", "model", "evaluation"]
 RUN_KEYS = ["data", "model", "evaluation", "lr", "seed"]
-SIZE_COLUMNS = [f"s{s}" for s in style.SIZES]
+SIZE_COLUMNS = [f"s{s}" for s in ALL_SIZES]
 OK = "_ok"
 
 _MLFLOW_PREFIXES = ("params.", "metrics.", "tags.", "attributes.")
@@ -258,14 +260,16 @@ def excluded_note(frame: pd.DataFrame, max_items: int = 6) -> str:
     return f"{text}; {n_exc} excluded (status != ok or non-finite): {shown}."
 
 
-def mark_no_ok_runs(ax) -> None:  # noqa: ANN001
+def mark_no_ok_runs(ax: Axes) -> None:
     """Write "no ok runs" in the middle of an empty panel."""
     ax.text(
         0.5, 0.5, "no ok runs", ha="center", va="center", transform=ax.transAxes, color="#777777"
     )
 
 
-def label_size_grid_panel(ax, row: int, col: int, nrows: int, data: str, evaluation: int) -> None:  # noqa: ANN001
+def label_size_grid_panel(
+    ax: Axes, row: int, col: int, nrows: int, data: str, evaluation: int
+) -> None:
     """Titles, labels and limits of one panel of a dataset × evaluation grid over object size."""
     if row == 0:
         ax.set_title(style.eval_label(evaluation))

@@ -3,7 +3,8 @@
 * :func:`compare_table` — per (data, model, evaluation) our mean test accuracy
   over ok runs (with ok and excluded counts), the paper's mean, difference, and
   how the protocol of our runs differs from the paper's (:mod:`scalecnn.protocol`).
-* :func:`compare_markdown` / :func:`write_comparison` — as Markdown and CSV.
+* :func:`compare_markdown` — as Markdown (the workflow writes it and the CSV with
+  :func:`scalecnn.plots.inputs.write_compare_files`).
 * :func:`plot_compare_scatter` — ours vs paper with the identity line.
 * :func:`plot_compare_generalization` — our per-size curves (solid) over the
   paper's means (dashed) for each (data, evaluation) present.
@@ -14,9 +15,7 @@ where it differs from the paper's (e.g. ``max 1 epoch``).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +23,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from scalecnn.atomic import write_csv, write_text
 from scalecnn.plots import style
 from scalecnn.plots.common import (
     CONFIG_KEYS,
@@ -41,6 +39,7 @@ from scalecnn.plots.common import (
 from scalecnn.plots.generalization import _means, _shade_training, prepare_generalization
 from scalecnn.plots.paper import load_paper_generalization, load_paper_summary
 from scalecnn.protocol import NOT_A_REPRODUCTION, protocol_note
+from scalecnn.study import ALL_SIZES
 
 COMPARE_COLUMNS = [
     "data",
@@ -199,18 +198,6 @@ def compare_markdown(table: pd.DataFrame, *, decimals: int = 1) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_comparison(table: pd.DataFrame, stem: str | os.PathLike) -> list[Path]:
-    """Write ``{stem}.csv`` and ``{stem}.md`` atomically; returns the paths."""
-    stem = str(stem)
-    for suffix in (".csv", ".md"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-    csv_path, md_path = Path(stem + ".csv"), Path(stem + ".md")
-    write_csv(csv_path, table)
-    write_text(md_path, compare_markdown(table))
-    return [csv_path, md_path]
-
-
 def plot_compare_scatter(table: pd.DataFrame) -> Figure:
     """Ours vs paper mean test accuracy, one point per configuration (colour: model,
     marker: dataset; one scatter collection per dataset), identity line dashed."""
@@ -311,7 +298,7 @@ def plot_compare_generalization(
     cols = style.eval_order(frame["evaluation"])
     models = style.model_order(frame["model"])
     means = _means(frame)
-    sizes = np.array(style.SIZES)
+    sizes = np.array(ALL_SIZES)
     with style.style_context():
         fig = Figure(figsize=(2.2 * len(cols) + 0.5, 1.9 * len(rows) + 1.0), layout="constrained")
         axes = fig.subplots(len(rows), len(cols), sharex=True, sharey=True, squeeze=False)

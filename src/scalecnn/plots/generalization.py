@@ -28,6 +28,7 @@ from scalecnn.plots.common import (
     run_counts,
     subset,
 )
+from scalecnn.study import ALL_SIZES, TRAIN_SIZE_RANGES
 
 FIG5_DATA = "mnist"
 FIG5_EVALUATIONS: tuple[int, ...] = (1, 2, 3)
@@ -66,13 +67,13 @@ def _means(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _shade_training(ax: Axes, evaluation: int) -> None:
-    lo, hi = style.TRAIN_SIZE_RANGES.get(int(evaluation), (None, None))
+    lo, hi = TRAIN_SIZE_RANGES.get(int(evaluation), (None, None))
     if lo is not None:
         ax.axvspan(lo - 0.5, hi + 0.5, color="#e8e8e8", zorder=0, lw=0)
 
 
 def _draw_panel(ax: Axes, means: pd.DataFrame, models: Sequence[str], **kwargs) -> None:
-    sizes = np.array(style.SIZES)
+    sizes = np.array(ALL_SIZES)
     for model in models:
         row = means[means["model"] == model]
         if row.empty or row["n_ok"].iloc[0] == 0:

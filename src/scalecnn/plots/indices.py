@@ -5,7 +5,7 @@ mapping): ``pool1``/``pool2`` chosen scale indices (slice/energy pooling
 ``(N, C)``, pixel pooling ``(N, C, H, W)``), ``sizes (N,)``, ``labels (N,)``
 and ``kernel_size``. Index ``i`` means kernel size ``kernel_size + 2 i``.
 The paper uses the emoji Mid2Rest run with the highest test accuracy of each
-model; choosing the run is the caller's job.
+model; the workflow chooses it with :func:`scalecnn.aggregate.best_run`.
 """
 
 from __future__ import annotations
@@ -13,35 +13,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from matplotlib import colormaps
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 
 from scalecnn.plots import style
-from scalecnn.plots.common import OK, prepare, subset
 
 FIG7_LABEL = 33
 """Emoji class 33 ("smile") as in the paper."""
 SUPPL4_SIZES: tuple[int, ...] = (17, 33, 48, 64)
-
-
-def best_run(
-    runs: pd.DataFrame,
-    *,
-    model: str,
-    data: str = "emoji",
-    evaluation: int = 2,
-    selection: pd.DataFrame | None = None,
-) -> pd.Series:
-    """The ok run of (data, model, evaluation) with the highest test accuracy (first seed on
-    ties): the run whose ``indices.npz`` Fig. 7 / Suppl. Fig. 4 show. Returns its row of
-    ``runs`` (with ``lr`` and ``seed``); ``ValueError`` if there is no ok run."""
-    frame = prepare(runs, ["test_acc"], what="best run (runs)", selection=selection)
-    frame = subset(frame, what="best run", data=data, model=model, evaluation=evaluation)
-    ok = frame[frame[OK]].sort_values(["test_acc", "seed"], ascending=[False, True])
-    return ok.drop(columns=[OK]).iloc[0]
 
 
 def _arrays(indices: Mapping[str, np.ndarray], stage: int, kernel_size: int | None, what: str):

@@ -51,7 +51,7 @@ from scalecnn.plots.compare import (
 from scalecnn.plots.equivariance import plot_equivariance, plot_equivariance_grid
 from scalecnn.plots.generalization import plot_generalization, plot_generalization_grid
 from scalecnn.plots.indices import plot_pixel_indices, plot_slice_indices
-from scalecnn.plots.tables import table2_latex, training_time_summary
+from scalecnn.plots.tables import latex_note, table2_latex, training_time_summary
 
 log = logging.getLogger("scalecnn.plots.inputs")
 
@@ -301,8 +301,7 @@ def write_table2_files(
     except ValueError as exc:
         log.warning("Table 2: not tabulated, writing placeholders: %s", exc)
         _placeholder_csv(csv, "Table 2", str(exc))
-        reason = str(exc).replace("_", r"\_").replace("%", r"\%").replace("&", r"\&")
-        write_text(tex, f"% Table 2 not available\n\\textit{{Table 2 not available: {reason}}}\n")
+        write_text(tex, latex_note("Table 2 not available", str(exc)))
         return None
     write_csv(csv, summary)
     write_text(tex, latex)

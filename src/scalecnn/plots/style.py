@@ -1,7 +1,8 @@
 """One look for every figure: model order, names and colours, datasets, evaluations, fonts.
 
-The paper's eleven models come first, in the paper's order, each with a fixed
-colour. A model registered by a user gets a colour derived from its name (a
+The names, their order and the evaluations are the study's (:mod:`scalecnn.study`); this
+module adds how they look. The paper's eleven models come first, in the paper's order,
+each with a fixed colour. A model registered by a user gets a colour derived from its name (a
 hash, so it is the same in every figure and every process) and is placed after
 the paper's models, alphabetically; it is never dropped from a figure.
 """
@@ -15,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import matplotlib as mpl
 
-from scalecnn.study import PAPER_MODELS
+from scalecnn.study import DATASET_NAMES, EVALUATION_NAMES, PAPER_MODELS
 
 MODEL_LABELS: dict[str, str] = {
     "standard": "Standard",
@@ -47,7 +48,6 @@ MODEL_COLORS: dict[str, str] = {
     "disco": "#17BECF",
 }
 
-DATASETS: tuple[str, ...] = ("emoji", "mnist", "trafficsign", "aerial")
 DATASET_LABELS: dict[str, str] = {
     "emoji": "Emoji",
     "mnist": "MNIST",
@@ -63,11 +63,6 @@ DATASET_COLORS: dict[str, str] = {
 }
 _FALLBACK_MARKERS = ("v", "P", "X", "*", "h", "<", ">", "p")
 
-EVALUATIONS: dict[int, str] = {1: "Small2Large", 2: "Mid2Rest", 3: "Large2Small", 4: "All2All"}
-TRAIN_SIZE_RANGES: dict[int, tuple[int, int]] = {1: (17, 32), 2: (33, 48), 3: (49, 64), 4: (17, 64)}
-"""Inclusive object-size range of the training (and validation) images per evaluation."""
-
-SIZES: tuple[int, ...] = tuple(range(17, 65))
 FONT_FAMILY = "DejaVu Sans"
 
 RC_PARAMS: dict[str, object] = {
@@ -135,7 +130,8 @@ def model_palette(models: Iterable[str]) -> dict[str, str]:
 def data_order(datasets: Iterable[str]) -> list[str]:
     """The distinct datasets in the paper's order, then unknown ones alphabetically."""
     present = {str(d) for d in datasets}
-    return [d for d in DATASETS if d in present] + sorted(present.difference(DATASETS))
+    known = [d for d in DATASET_NAMES if d in present]
+    return known + sorted(present.difference(DATASET_NAMES))
 
 
 def data_label(data: str) -> str:
@@ -159,7 +155,7 @@ def data_marker(data: str) -> str:
 # --------------------------------------------------------------------------- evaluations
 def eval_name(evaluation: int) -> str:
     """``'Mid2Rest'`` for 2, etc.; unknown ids give ``'eval<id>'``."""
-    return EVALUATIONS.get(int(evaluation), f"eval{evaluation}")
+    return EVALUATION_NAMES.get(int(evaluation), f"eval{evaluation}")
 
 
 def eval_label(evaluation: int) -> str:

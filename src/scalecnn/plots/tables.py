@@ -3,18 +3,14 @@
 The paper's table uses the training time of each run's last epoch
 (``train_time_last_epoch`` in ``runs.csv``, seconds) averaged over the runs.
 Runs with status != ok are left out of the means and counted in the table.
-The LaTeX is formatted by hand (booktabs rules), so no jinja2 is needed.
+The LaTeX tabular is pandas' ``Styler.to_latex`` (booktabs rules; it needs jinja2).
 """
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 
-from scalecnn.atomic import write_csv, write_text
 from scalecnn.plots import style
 from scalecnn.plots.common import OK, prepare, run_counts, subset
 
@@ -56,22 +52,12 @@ def table2(summary: pd.DataFrame) -> pd.DataFrame:
     return wide
 
 
-_TEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "_": r"\_",
-    "#": r"\#",
-    "$": r"\$",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def _tex_escape(text: str) -> str:
-    return "".join(_TEX_SPECIAL.get(c, c) for c in str(text))
+RUNS_ROW = "Runs (ok / excluded)"
+DAGGER = r"$^\dagger$"
+DAGGER_NOTE = (
+    r"\par\smallskip{\footnotesize $^\dagger$ some runs excluded "
+    r"(non-finite loss); mean over the remaining runs.}"
+)
 
 
 def table2_latex(
@@ -86,76 +72,61 @@ def table2_latex(
 
     A cell whose configuration had excluded runs carries a dagger; the last
     row gives per dataset the number of ok runs and of excluded runs, so none
-    is silently dropped. Cells without an ok run show ``--``.
+    is silently dropped. Cells without an ok run show ``--``. Model and dataset
+    names are escaped by pandas (``Styler.format_index(escape="latex")``);
+    ``caption`` is LaTeX as given.
     """
     wide = table2(summary)
     counts = summary.set_index(["data", "model"])
     datasets = list(wide.columns)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        r"\caption{"
-        + _tex_escape(
-            caption
-            or (
-                "Mean training time per epoch in seconds (time of each run's last epoch), "
-                f"{style.eval_name(evaluation)}, mean over the runs with status ok."
-            )
-        )
-        + "}",
-        r"\label{" + label + "}",
-        r"\begin{tabular}{l" + "r" * len(datasets) + "}",
-        r"\toprule",
-        "Model & " + " & ".join(_tex_escape(style.data_label(d)) for d in datasets) + r" \\",
-        r"\midrule",
-    ]
+    cells = pd.DataFrame(index=wide.index, columns=datasets, dtype=object)
     any_dagger = False
     for model, row in wide.iterrows():
-        cells = []
         for data in datasets:
             val = row[data]
             txt = "--" if not np.isfinite(val) else f"{val:.{decimals}f}"
             if (data, model) in counts.index and counts.loc[(data, model), "n_excluded"] > 0:
-                txt += r"$^\dagger$"
+                txt += DAGGER
                 any_dagger = True
-            cells.append(txt)
-        lines.append(_tex_escape(style.model_label(model)) + " & " + " & ".join(cells) + r" \\")
-    lines.append(r"\midrule")
+            cells.loc[model, data] = txt
     per_data = summary.groupby("data")[["n_ok", "n_excluded"]].sum()
-    lines.append(
-        r"Runs (ok / excluded) & "
-        + " & ".join(
-            f"{int(per_data.loc[d, 'n_ok'])} / {int(per_data.loc[d, 'n_excluded'])}"
-            for d in datasets
-        )
-        + r" \\"
+    runs_row = [
+        f"{int(per_data.loc[d, 'n_ok'])} / {int(per_data.loc[d, 'n_excluded'])}" for d in datasets
+    ]
+    cells.index = [style.model_label(m) for m in wide.index]
+    cells.loc[RUNS_ROW] = runs_row
+    cells.columns = pd.Index([style.data_label(d) for d in datasets], name="Model")
+    tabular = (
+        cells.style.format_index(escape="latex", axis=0)
+        .format_index(escape="latex", axis=1)
+        .to_latex(column_format="l" + "r" * len(datasets), hrules=True)
     )
-    lines.append(r"\bottomrule")
-    lines.append(r"\end{tabular}")
-    if any_dagger:
-        lines.append(
-            r"\par\smallskip{\footnotesize $^\dagger$ some runs excluded "
-            r"(non-finite loss); mean over the remaining runs.}"
-        )
-    lines.append(r"\end{table}")
+    # booktabs: a rule between the models and the run counts
+    tabular = tabular.replace(f"\n{RUNS_ROW} &", f"\n\\midrule\n{RUNS_ROW} &", 1)
+    caption = caption or (
+        "Mean training time per epoch in seconds (time of each run's last epoch), "
+        f"{style.eval_name(evaluation)}, mean over the runs with status ok."
+    )
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        r"\caption{" + caption + "}",
+        r"\label{" + label + "}",
+        tabular.rstrip("\n"),
+        *([DAGGER_NOTE] if any_dagger else []),
+        r"\end{table}",
+    ]
     return "\n".join(lines) + "\n"
 
 
-def write_table2(
-    runs: pd.DataFrame,
-    stem: str | os.PathLike,
-    *,
-    evaluation: int = TABLE2_EVALUATION,
-    column: str = TIME_COLUMN,
-    selection: pd.DataFrame | None = None,
-) -> list[Path]:
-    """Write ``{stem}.csv`` (long summary with counts) and ``{stem}.tex``; returns the paths."""
-    summary = training_time_summary(runs, evaluation=evaluation, column=column, selection=selection)
-    stem = str(stem)
-    for suffix in (".csv", ".tex"):
-        if stem.endswith(suffix):
-            stem = stem[: -len(suffix)]
-    csv_path, tex_path = Path(stem + ".csv"), Path(stem + ".tex")
-    write_csv(csv_path, summary)
-    write_text(tex_path, table2_latex(summary, evaluation=evaluation))
-    return [csv_path, tex_path]
+def latex_note(title: str, text: str) -> str:
+    """A one-cell LaTeX table saying ``title``: ``text`` (both escaped by pandas), for a
+    table that could not be built; preceded by a LaTeX comment naming ``title``."""
+    note = pd.DataFrame({title: [text]})
+    tabular = (
+        note.style.hide(axis="index")
+        .format(escape="latex")
+        .format_index(escape="latex", axis=1)
+        .to_latex(column_format="p{0.9\\linewidth}", hrules=True)
+    )
+    return f"% {title}\n{tabular}"
