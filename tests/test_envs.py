@@ -42,6 +42,13 @@ PACKAGE_OF_IMPORT = {
 }
 # PyPI distribution name -> conda-forge name, for the package's own requirements.
 CONDA_NAME_OF_DIST = {"torch": "pytorch"}
+# Attribute names whose use makes a third-party package import an optional dependency
+# (pandas' Styler, behind DataFrame.to_latex and Styler.to_latex, imports jinja2).
+OPTIONAL_IMPORTS = {"to_latex": "jinja2"}
+# Envs of rules that build tables and figures from the runs' files: no PyTorch, no kornia
+# (tests/test_torch_free.py builds them all with torch unimportable).
+TORCH_FREE_ENVS = ("plots.yaml",)
+TRAINING_PACKAGES = ("pytorch", "kornia")
 DIRECTIVES = ("conda", "script", "shell", "run", "wrapper", "notebook", "cwl", "template_engine")
 
 
@@ -233,10 +240,17 @@ def third_party_imports(
                         todo.append(modules[sub])
     needed: dict[str, str] = {}
     label = module or str(path.relative_to(REPO))
+
+    def optional(code: Code, where: str) -> None:
+        for attr, package in OPTIONAL_IMPORTS.items():
+            if attr in code.names:
+                needed.setdefault(package, f"{where} (.{attr})")
+
     for mod in modules.values():
         for imported in sorted(mod.top.imports):
             if top := _third_party(imported):
                 needed.setdefault(top, mod.name or label)
+        optional(mod.top, mod.name or label)
     names = set(roots or ())
     for mod in modules.values():
         names |= mod.top.names | mod.roots
@@ -254,6 +268,7 @@ def third_party_imports(
             for imported in sorted(unit.imports):
                 if top := _third_party(imported):
                     needed.setdefault(top, f"{mod.name or label}.{name}")
+            optional(unit, f"{mod.name or label}.{name}")
     return needed
 
 
@@ -413,7 +428,8 @@ def test_env_is_pinned_conda_forge_only(path):
 def test_env_installs_this_repository_and_satisfies_its_requirements(path):
     """The editable install of scalecnn: its path resolves, from the env file's copy in
     <repo>/.snakemake/conda/, to this repository; and the env's pinned versions satisfy the
-    package's requirements, so that pip installs nothing but scalecnn itself."""
+    package's requirements, so that pip installs nothing but scalecnn itself. A torch-free
+    env (TORCH_FREE_ENVS) leaves out PyTorch and kornia, and only them."""
     env = read_env(path)
     assert len(env.pip_editables) == 1, f"{path.name}: {env.pip_editables}"
     target = (CONDA_ENV_COPY_DIR / env.pip_editables[0]).resolve()
@@ -421,9 +437,13 @@ def test_env_installs_this_repository_and_satisfies_its_requirements(path):
     assert 'name = "scalecnn"' in (target / "pyproject.toml").read_text()
     python = env.conda.get("python", "")
     assert python, f"{path.name}: no python"
+    left_out = set(TRAINING_PACKAGES) if path.name in TORCH_FREE_ENVS else set()
     for req in package_requirements():
         name = canonicalize_name(CONDA_NAME_OF_DIST.get(req.name, req.name))
         spec = env.conda.get(name) or env.pip.get(name)
+        if name in left_out:
+            assert not spec, f"{path.name}: installs {spec}, but its rules need no {name}"
+            continue
         assert spec, f"{path.name}: lacks {name} (a requirement of {PACKAGE}: {req})"
         version = re.split(r"==?", spec.replace(" ", ""), maxsplit=1)[1]
         assert req.specifier.contains(version, prereleases=True), (
@@ -431,10 +451,38 @@ def test_env_installs_this_repository_and_satisfies_its_requirements(path):
         )
 
 
+def test_train_and_plots_envs_differ_in_pytorch():
+    """The training env installs PyTorch and kornia; the figure and table env installs
+    neither (and pandas' Styler needs jinja2 there)."""
+    train, plots = read_env(REPO / "envs" / "train.yaml"), read_env(REPO / "envs" / "plots.yaml")
+    assert set(TRAINING_PACKAGES) <= train.packages
+    assert not set(TRAINING_PACKAGES) & plots.packages
+    assert "jinja2" in plots.packages
+    assert train.packages != plots.packages
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pyproject.toml lists torch and kornia among the base requirements, so pip's "
+    "editable install of scalecnn into a torch-free env (envs/plots.yaml) would download "
+    "them; they belong in an optional extra (e.g. scalecnn[train])",
+)
+def test_pip_adds_no_pytorch_to_the_torch_free_envs():
+    base = {canonicalize_name(r.name) for r in package_requirements() if r.marker is None}
+    training = {canonicalize_name(d) for d, c in CONDA_NAME_OF_DIST.items()} | {"kornia"}
+    assert not base & training, f"base requirements of {PACKAGE}: {sorted(base & training)}"
+
+
 def test_import_analysis_follows_the_package():
     """Sanity check of the analysis itself: the command line reaches torch through the
-    package, and a script reaches pandas through scalecnn.aggregate."""
+    package, a script reaches pandas through scalecnn.aggregate, and Table 2 reaches jinja2
+    through pandas' Styler; the table and figure scripts reach no torch."""
     cli = third_party_imports(_module_file(f"{PACKAGE}.cli"), f"{PACKAGE}.cli")
     assert {"torch", "numpy"} <= set(cli)
-    aggregate = third_party_imports(REPO / "workflow" / "scripts" / "aggregate.py")
+    scripts = REPO / "workflow" / "scripts"
+    aggregate = third_party_imports(scripts / "aggregate.py")
     assert "pandas" in aggregate
+    assert "jinja2" in third_party_imports(scripts / "plot_table2.py")
+    for script in ("aggregate", "plot_figure", "plot_indices", "plot_table2", "plot_compare"):
+        imports = third_party_imports(scripts / f"{script}.py")
+        assert not {"torch", "kornia"} & set(imports), (script, imports)
