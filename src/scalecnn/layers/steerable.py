@@ -28,7 +28,7 @@ class _SteerableConv(nn.Module):
         basis: ``(F, S, K, K)``.
         stride, padding: of the 2-D convolutions (zero padding).
         bias: learnable bias ``(C_out,)`` (initialised to zero).
-        method: how the 2-D convolutions run (:func:`~scalecnn.layers.fft_conv.conv_nd`):
+        method: how the 2-D convolutions run (:func:`~scalecnn.layers.fft.conv_nd`):
             ``auto`` (the FFT path where faster: the 15×15 kernels on the CPU),
             ``direct`` or ``fft``; stride ≠ 1 always runs direct.
     """

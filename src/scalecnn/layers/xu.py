@@ -42,7 +42,7 @@ class XuConv2d(nn.Module):
         groups: groups of the convolution; the layer expects ``groups · C_in``
             input channels. Use the number of columns to keep columns apart.
         column_sizes: kernel size of every column (default :data:`XU_COLUMN_SIZES`).
-        method: how the convolution runs (:func:`~scalecnn.layers.fft_conv.conv_nd`):
+        method: how the convolution runs (:func:`~scalecnn.layers.fft.conv_nd`):
             ``auto`` (the FFT path where faster: 11×11 kernels on the CPU), ``direct``
             or ``fft``.
 
