@@ -73,7 +73,7 @@ def _handler(state: Server) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
-        def do_GET(self) -> None:  # noqa: N802 - http.server API
+        def do_GET(self) -> None:
             state.hits[self.path] += 1
             queue = state.modes.get(self.path)
             mode = queue.pop(0) if queue else "ok"

@@ -11,8 +11,8 @@ import pytest
 pytest.importorskip("resvg_py")
 pytest.importorskip("fontawesomefree")
 
-from scalecnn.data import STIRDataset, generate_emoji, verify_local_file  # noqa: E402
-from scalecnn.data.generate import EMOJI_NAMES, emoji_svg_paths, fa6_name  # noqa: E402
+from scalecnn.data import STIRDataset, generate_emoji, verify_local_file
+from scalecnn.data.generate import EMOJI_NAMES, emoji_svg_paths, fa6_name
 
 
 @pytest.fixture(scope="module")

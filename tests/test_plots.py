@@ -8,16 +8,16 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.collections import PathCollection  # noqa: E402
-from matplotlib.image import AxesImage  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
+from matplotlib.collections import PathCollection
+from matplotlib.image import AxesImage
 
-from scalecnn import plots  # noqa: E402
-from scalecnn.plots import style  # noqa: E402
-from scalecnn.plots.common import SIZE_COLUMNS  # noqa: E402
-from scalecnn.plots.tables import latex_note  # noqa: E402
+from scalecnn import plots
+from scalecnn.plots import style
+from scalecnn.plots.common import SIZE_COLUMNS
+from scalecnn.plots.tables import latex_note
 
 MODELS = ["standard", "pixel_pool", "my_model"]  # my_model: a user-registered model
 DATASETS = ["emoji", "mnist"]
