@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 from scalecnn.atomic import save_figure
 from scalecnn.plots import style
-from scalecnn.study import ALL_SIZES
+from scalecnn.study import ALL_SIZES, format_lr
 
 CONFIG_KEYS = ["data", "model", "evaluation"]
 RUN_KEYS = ["data", "model", "evaluation", "lr", "seed"]
@@ -83,7 +83,7 @@ def normalise(
 
 
 def _lr_key(lr: pd.Series) -> pd.Series:
-    return lr.map(lambda v: f"{float(v):.6g}" if pd.notna(v) else "nan")
+    return lr.map(lambda v: format_lr(v) if pd.notna(v) else "nan")
 
 
 def attach_status(
