@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -147,10 +148,11 @@ def test_spatial_major_batch_norm_matches_batch_norm():
 @pytest.mark.parametrize("padding", ["periodic", "symmetric", "zeros"])
 def test_layers_commute_with_magnification_by_two(padding):
     """Riesz layers + BN + ReLU on f magnified ×2 (128²: the periodic or extended domain
-    scales too), read at even pixels, equal the layers on f (64²). Measured: squared
-    relative error ≤ 4e-6 in layer 1 (aliasing of the blobs) and ≤ 3e-3 in layer 2
-    (the ReLU output of layer 1 is not band-limited), against ≈ 0.15 for the standard
-    CNN's stage 1 on the same pair."""
+    scales too), read at even pixels, equal the layers on f (64²). Measured squared
+    relative error: layer 1 ≈ 1e-20 (periodic, zeros: exact up to rounding, the blobs
+    being band-limited) and 4e-6 (symmetric: the half-sample mirror axis moves by a
+    quarter pixel); layer 2 ≈ 1.3e-4 (the ReLU output of layer 1 is not band-limited);
+    the standard CNN's stage 1 on the same pair: 0.15."""
     torch.manual_seed(0)
     net = RieszNet(1, 10, widths=(6, 8), padding=padding).double().eval()
     randomise_norms(net, blob_image(64))
@@ -164,9 +166,9 @@ def test_layers_commute_with_magnification_by_two(padding):
     layer2 = sq_rel_error(of[1], og[1][..., ::2, ::2])
     std_error = sq_rel_error(sf, sg[..., 3::2, 3::2][..., : sf.shape[-2], : sf.shape[-1]])
     assert layer1 < 1e-5
-    assert layer2 < 1e-2
+    assert layer2 < 1e-3
     assert std_error > 0.1
-    assert layer1 < std_error / 1e4 and layer2 < std_error / 10
+    assert layer1 < std_error / 1e4 and layer2 < std_error / 100
 
 
 @pytest.mark.parametrize("magnification", [math.sqrt(2), 2.0])
@@ -232,3 +234,21 @@ def test_layer_rejects_unknown_options_and_is_deterministic():
         with torch.no_grad():
             outs.append(model(torch.rand(2, 1, 32, 32)))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_state_dict_round_trip_and_equivariance_protocol(tiny_stir):
+    """Weights reload into a fresh model; the evaluation's equivariance error runs on the
+    stage maps (64² maps: the crop keeps the whole object) and is finite."""
+    from scalecnn.data import STIRDataset
+    from scalecnn.evaluation import equivariance_errors
+
+    torch.manual_seed(0)
+    model = build_model("riesz", num_classes=3, widths=(4, 6, 6, 8)).eval()
+    other = build_model("riesz", num_classes=3, widths=(4, 6, 6, 8)).eval()
+    other.load_state_dict(model.state_dict())
+    x = torch.rand(2, 1, 64, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x), other(x))
+    errors = equivariance_errors(model, STIRDataset(tiny_stir), torch.device("cpu"))
+    assert errors["stage1"].shape == (3, 2, 6) and errors["stage2"].shape == (3, 2, 6)
+    assert np.isfinite(errors["stage1"]).any() and np.isfinite(errors["stage2"]).any()
