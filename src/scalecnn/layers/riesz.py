@@ -13,14 +13,16 @@ in the continuous setting, with no scale channels.
 
 Discretisation: the transforms are computed with ``rfft2``/``irfft2`` on the image
 itself taken as periodic (``periodic``, the default and the cheapest), or on the
-image extended by mirroring (``symmetric``: ``[f, flip f]`` along each axis, a
-periodic signal without jumps at the border, twice the size in each direction) or
-by zeros (``zeros``, the same size). A constant background has no response with
-``periodic`` and ``symmetric``; all three scale exactly with the image when the
-whole canvas is rescaled (the test's setting), not when an object is rescaled
-inside a fixed canvas, where the border acts as a fixed length scale. The multipliers of terms that
-are odd along an axis (``x``, ``y``, ``xy``) are set to zero at that axis' Nyquist
-frequency, where they would not keep the output real.
+image extended to twice its size in each direction, by mirroring (``symmetric``:
+``[f, flip f]`` along each axis, periodic without jumps at the border) or by zeros
+(``zeros``). A constant background has no response with ``periodic`` and
+``symmetric``. When the whole canvas is rescaled by 2 the discrete transforms of a
+band-limited image scale exactly with ``periodic`` and ``zeros`` (with ``symmetric``
+the half-sample mirror axis moves by a quarter pixel); when an object is rescaled
+inside a fixed canvas, the border is a fixed length scale and equivariance is only
+approximate. The multipliers of terms that are odd along an axis (``x``, ``y``,
+``xy``) are set to zero at that axis' Nyquist frequency, where they would not keep
+the output real.
 """
 
 from __future__ import annotations

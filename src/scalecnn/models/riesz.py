@@ -8,7 +8,15 @@ rescaling: the network is scale equivariant in one pass, without scale channels,
 and global pooling over space makes the logits scale invariant.
 
 Shapes (defaults): ``(B, C, 64, 64)`` → four layers ``(B, 24 | 32 | 48 | 48, 64, 64)``
-→ global max ``(B, 48)`` → ``Linear(48, classes)``.
+→ global max ``(B, 48)`` → ``Linear(48, classes)``. Internally the layers run on the
+spatial-major layout ``(H, W, C, B)`` (see :class:`~scalecnn.layers.riesz.RieszLayer`),
+so batch norm is applied there by :func:`batch_norm_spatial_major`.
+
+Padding: ``periodic`` by default. Mirroring or zero padding doubles the FFT size in
+each direction and makes a training step about five times slower (measured: 25×
+the standard CNN's instead of 5×); on an object rescaled ×2 inside the canvas, zero
+padding halves the change of the logits (0.05 instead of 0.09 with random weights),
+mirroring does not help.
 
 ``feature_maps(x)`` returns the outputs of layer 2 (stage 1, ``(B, 32, 64, 64)``)
 and of the last layer (stage 2, ``(B, 48, 64, 64)``), after batch norm and ReLU.
