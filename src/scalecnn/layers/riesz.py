@@ -77,17 +77,13 @@ def riesz_multipliers(
     return torch.stack(terms)
 
 
-@functools.lru_cache(maxsize=32)
-def _cpu_multipliers(height: int, width: int, orders: tuple[int, ...]) -> torch.Tensor:
-    return riesz_multipliers(height, width, orders)
-
-
+@functools.lru_cache(maxsize=64)
 def _multipliers(
     shape: tuple[int, int], orders: tuple[int, ...], device: torch.device, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Cached :func:`riesz_multipliers` as complex ``dtype`` on ``device``."""
+    """Cached :func:`riesz_multipliers` as complex ``dtype`` on ``device`` (one per grid)."""
     complex_dtype = torch.complex128 if dtype == torch.float64 else torch.complex64
-    return _cpu_multipliers(*shape, tuple(orders)).to(device=device, dtype=complex_dtype)
+    return riesz_multipliers(*shape, tuple(orders)).to(device=device, dtype=complex_dtype)
 
 
 def _extend(x: torch.Tensor, padding: str, dims: tuple[int, int] = (-2, -1)) -> torch.Tensor:
@@ -114,7 +110,7 @@ def riesz_transform(
         raise ValueError(f"unknown padding {padding!r}; expected one of {PADDINGS}")
     h, w = x.shape[-2:]
     ext = _extend(x, padding)
-    mult = _multipliers(ext.shape[-2:], tuple(orders), x.device, x.dtype)
+    mult = _multipliers(tuple(ext.shape[-2:]), tuple(orders), x.device, x.dtype)
     spec = torch.fft.rfft2(ext)  # (B, C, H', W'//2 + 1)
     out = torch.fft.irfft2(spec.unsqueeze(-3) * mult, s=ext.shape[-2:])
     return out[..., :h, :w]
@@ -184,7 +180,7 @@ class RieszLayer(nn.Module):
         spec = torch.fft.rfft2(ext, dim=(0, 1))  # (H', W'', C, B)
         hf, wf = spec.shape[:2]
         nf = hf * wf
-        mult = _multipliers(ext.shape[:2], self.orders, x.device, x.dtype).reshape(-1, nf)
+        mult = _multipliers(tuple(ext.shape[:2]), self.orders, x.device, x.dtype).reshape(-1, nf)
         o = self.weight.shape[0]
         # real and imaginary parts of Σ_t w_{o,c,t} m_t(ω): (frequencies, C_out, C_in)
         filt_re = torch.einsum("tf,oct->foc", mult.real, self.weight)
