@@ -193,8 +193,12 @@ def _slurm_log(workdir: Path, job: str) -> str:
 @pytest.mark.timeout(900)
 def test_time_limit_is_retried_with_more_time_and_resumes_exactly(tmp_path, slurm_partition):  # noqa: F811
     """runtime 1 min x attempt (get_train_runtime): Slurm ends attempt 1 at its limit
-    (TIMEOUT), attempt 2 gets 2 min, resumes from the checkpoint and ends like an
-    uninterrupted run."""
+    (TIMEOUT), each retry gets one minute more, resumes from the checkpoint, and the run
+    ends like an uninterrupted one.
+
+    Two attempts are planned (12 epochs of ~10 s do not fit into one minute, the rest fit
+    into two); a slow or busy machine may need the third that the profile allows (retries:
+    2), so the test checks every attempt, not a count that depends on the machine's speed."""
     run = RUN.format(evaluation=4, seed=1)
     targets = [f"{run}/metrics.json"]
     resources = yaml.safe_load((REPO / "config" / "quick.yaml").read_text())["resources"]
@@ -203,7 +207,6 @@ def test_time_limit_is_retried_with_more_time_and_resumes_exactly(tmp_path, slur
     ref = _reference(tmp_path, targets, **settings)
     work = tmp_path / "slurm"
     cfg = _slurm_config(work, **settings)
-    # ~10 s per epoch (18 steps): 12 epochs do not fit into one minute, the rest into two.
     env = job_env(SCALECNN_SLURM_PARTITION=slurm_partition, **{SLOW_HOOK_ENV: "0.5"})
     # replacing the profile's set-resources leaves the rule's own runtime to train
     cmd = _slurm_cmd(work, cfg, targets, "--set-resources", "train:mem_mb=2000")
@@ -211,13 +214,15 @@ def test_time_limit_is_retried_with_more_time_and_resumes_exactly(tmp_path, slur
     assert ref.wait(timeout=300) == 0, ref.communicate()[0][-4000:]
 
     train = [job for job, rule in _submissions(out, work) if rule == "train"]
-    assert len(train) == 2, out[-6000:]
+    assert 2 <= len(train) <= 3, out[-6000:]  # at least one retry, at most the profile's 2
     assert "Trying to restart job" in out
     states = _slurm_state(train)
-    assert states[train[0]] == ("TIMEOUT", "1:00"), states  # attempt 1: 1 min
-    assert states[train[1]] == ("COMPLETED", "2:00"), states  # attempt 2: 2 min
+    limits = [f"{attempt}:00" for attempt in range(1, len(train) + 1)]  # attempt x 1 min
+    expected = {job: ("TIMEOUT", limit) for job, limit in zip(train, limits)}
+    expected[train[-1]] = ("COMPLETED", limits[-1])
+    assert states == expected, states
     runtimes = re.findall(r"rule train:\n(?:.*\n)*?\s+resources: .*?runtime=(\d+)", out)
-    assert runtimes == ["1", "2"], runtimes
+    assert runtimes == [str(a) for a in range(1, len(train) + 1)], runtimes
     assert "DUE TO TIME LIMIT" in _slurm_log(work, train[0])
     epoch = _resumed_epoch((work / LOG.format(evaluation=4, seed=1)).read_text())
     assert 1 <= epoch < 12
