@@ -101,7 +101,7 @@ def bench_epoch(args: argparse.Namespace) -> dict:
     }
 
 
-def _time_slicing(data, batch_size: int, repeats: int = 20) -> float:  # noqa: ANN001
+def _time_slicing(data, batch_size: int, repeats: int = 20) -> float:
     """Seconds per epoch of ``train_epoch``'s batch slicing alone (fixed order)."""
     t = time.perf_counter()
     for _ in range(repeats):
@@ -111,7 +111,7 @@ def _time_slicing(data, batch_size: int, repeats: int = 20) -> float:  # noqa: A
     return (time.perf_counter() - t) / repeats
 
 
-def _time_epoch_sums(model, data, batch_size: int, repeats: int = 20) -> float:  # noqa: ANN001
+def _time_epoch_sums(model, data, batch_size: int, repeats: int = 20) -> float:
     """Seconds per epoch of ``train_epoch``'s per-batch loss and accuracy sums alone."""
     with torch.no_grad():
         logits = model(data.images[:batch_size])

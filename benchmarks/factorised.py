@@ -47,7 +47,7 @@ def factorised_forward(layer: SiConv2d, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(outs, dim=2)
 
 
-def _time(fn, repeats: int = 3) -> float:  # noqa: ANN001
+def _time(fn, repeats: int = 3) -> float:
     fn()
     times = []
     for _ in range(repeats):

@@ -9,7 +9,7 @@ from subjects import BATCH, LAYERS, layer_step, make_layer, make_model, train_st
 from timing import time_interleaved
 
 
-def _transform_ops(spec: dict, device: str):  # noqa: ANN202
+def _transform_ops(spec: dict, device: str):
     """The FFT path's transforms of layer ``spec`` (a ``LAYERS`` entry): per scale,
     the inverse (forward pass) and forward (backward pass) 2-D transforms of all
     ``B·O`` maps, as the FFT path (``scalecnn.layers.fft``) does them."""
@@ -33,7 +33,7 @@ def _transform_ops(spec: dict, device: str):  # noqa: ANN202
     return inverse, forward
 
 
-def _product_ops(spec: dict, device: str):  # noqa: ANN202
+def _product_ops(spec: dict, device: str):
     """The three batched complex products per scale of layer ``spec`` (output, input
     gradient, weight gradient), one ``(B, C) @ (C, O)`` per frequency."""
     from scalecnn.layers import expected_num_scales
@@ -55,7 +55,7 @@ def _product_ops(spec: dict, device: str):  # noqa: ANN202
     return products
 
 
-def _kernel_spectrum_ops(spec: dict, device: str):  # noqa: ANN202
+def _kernel_spectrum_ops(spec: dict, device: str):
     """Per scale of layer ``spec``, what the FFT path does with kernel spectra in a
     training step: two formations (output, input gradient) and one adjoint (weight
     gradient), with the FFT path's own functions and plan."""

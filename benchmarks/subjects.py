@@ -39,7 +39,7 @@ NUM_CLASSES = 36
 IMAGE = 64
 
 
-def make_layer(spec: dict, method: str, device: str):  # noqa: ANN202
+def make_layer(spec: dict, method: str, device: str):
     """The layer of ``spec`` with ``method`` and its input (seeded): a ``SiConv2d``
     (``LAYERS``) or, for ``kind == "conv3d"``, an ``AutoConv3d`` (``CONV3D_LAYER``)."""
     from scalecnn.layers import SiConv2d, expected_num_scales
@@ -67,7 +67,7 @@ def make_layer(spec: dict, method: str, device: str):  # noqa: ANN202
     return layer, x
 
 
-def layer_step(layer, x):  # noqa: ANN001, ANN202
+def layer_step(layer, x):
     """One forward + backward of ``layer`` on ``x`` with a fixed random output gradient."""
     grad = None
 

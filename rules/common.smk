@@ -10,6 +10,7 @@ from snakemake.utils import validate
 
 from scalecnn.protocol import protocol_note, protocol_values
 from scalecnn.selection import paper_lr_models
+from scalecnn.study import GENERATED_DATASETS, format_lr
 
 validate(config, schema="../workflow/schemas/config.schema.yaml")
 
@@ -21,7 +22,7 @@ LRS = [float(lr) for lr in config["learning_rates"]]
 
 def fmt_lr(lr):
     """Canonical text of a learning rate in paths: 0.01, 0.001, 1e-05."""
-    return f"{float(lr):g}"
+    return format_lr(lr)
 
 
 def _check_models():
@@ -36,9 +37,10 @@ def _check_models():
             "(add a plugin module under 'plugins' to register your own)"
         )
     for ds, spec in config["datasets"].items():
-        if spec["source"] == "generate" and ds != "emoji":
+        if spec["source"] == "generate" and ds not in GENERATED_DATASETS:
             raise ValueError(
-                f"config key 'datasets.{ds}.source': only emoji can be generated offline"
+                f"config key 'datasets.{ds}.source': only {list(GENERATED_DATASETS)} can "
+                "be generated offline"
             )
 
 

@@ -19,7 +19,7 @@ def _rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max()).item()
 
 
-def _outputs_and_grads(fn, *tensors: torch.Tensor, seed: int = 0):  # noqa: ANN001, ANN202
+def _outputs_and_grads(fn, *tensors: torch.Tensor, seed: int = 0):
     """fn(*tensors) and the gradients of <fn(...), g> w.r.t. each tensor (g fixed by seed)."""
     leaves = [t.detach().clone().requires_grad_() for t in tensors]
     y = fn(*leaves)
@@ -50,10 +50,10 @@ def test_fft_conv_matches_direct_forward_and_backward(
     direct = F.conv3d if len(xshape) == 5 else F.conv2d
     args = (x, w, b) if bias else (x, w)
 
-    def run_direct(x, w, b=None):  # noqa: ANN001, ANN202
+    def run_direct(x, w, b=None):
         return direct(x, w, b, padding=padding, groups=groups)
 
-    def run_fft(x, w, b=None):  # noqa: ANN001, ANN202
+    def run_fft(x, w, b=None):
         return fft_conv(x, w, b, padding, groups)
 
     expected = _outputs_and_grads(run_direct, *args)
@@ -108,7 +108,7 @@ def test_auto_conv3d_is_a_drop_in_conv3d():
         AutoConv3d(4, 6, 3, stride=2, method="fft")
 
 
-def _layer_pair(make):  # noqa: ANN001, ANN202
+def _layer_pair(make):
     """The same layer built twice, forced to the direct and to the FFT path."""
     torch.manual_seed(0)
     direct = make("direct")
@@ -167,7 +167,7 @@ def test_xu_columns_apart_equal_the_padded_definition(method, groups, in_channel
     assert layer._columns_apart()
     x = torch.randn(2, in_channels, 18, 18)
 
-    def definition(x):  # noqa: ANN001, ANN202
+    def definition(x):
         return F.conv2d(x, layer.column_kernels(), padding=layer.padding, groups=groups)
 
     expected = _outputs_and_grads(definition, x)

@@ -170,13 +170,15 @@ def _data_axes(fig):
 
 # --------------------------------------------------------------------------- style
 def test_style_order_colours_and_fallback():
-    assert style.model_order(["disco", "zeta", "standard", "alpha"]) == [
+    assert style.model_order(["riesz", "disco", "zeta", "standard", "alpha", "gaussder"]) == [
         "standard",
         "disco",
+        "gaussder",
+        "riesz",
         "alpha",
         "zeta",
     ]
-    assert len(set(style.MODEL_COLORS.values())) == 11
+    assert len(set(style.MODEL_COLORS.values())) == 13  # eleven + gaussder + riesz, distinct
     c = style.model_color("my_model")
     assert c == style.fallback_color("my_model") and c.startswith("#") and len(c) == 7
     assert c not in style.MODEL_COLORS.values()

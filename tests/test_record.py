@@ -113,6 +113,17 @@ def test_findings_are_generated_from_the_table():
     assert lines[2] == "Too few ok seeds for the test: DISCO (1 ok seed(s))."
     consistent = _verdict().iloc[:1]
     assert findings(consistent)[-1] == "No model differs from the paper at p < 0.01."
+    new = pd.concat(
+        [
+            consistent,
+            consistent.assign(model="gaussder", ours_mean=50.0, verdict="not in the paper"),
+        ]
+    )
+    # gaussder 50 ± 1 vs standard 40 ± 1, three seeds each: t = 12.2, df 4, p = 2.6e-4
+    assert findings(new)[-1] == (
+        "GaussDerNet (not in the paper) against the best of the paper's models here, "
+        "Standard: 50.00 % vs 40.00 % (+10.00 pp, Welch p = 0.00026): **better** (at p < 0.01)."
+    )
 
 
 def _runs():

@@ -13,6 +13,7 @@ from scalecnn.plots.reproduction import plot_reproduction
 from scalecnn.reproduction import (
     RUN_COLUMNS,
     VERDICT_COLUMNS,
+    against_best_paper_model,
     rank_correlation,
     reproduction_runs,
     verdict_table,
@@ -103,7 +104,7 @@ def test_verdict_table_columns_statistics_and_verdicts():
     assert np.isnan(std.at["xu", "ours_std"]) and np.isnan(std.at["xu", "p_value"])
     assert std.at["xu", "verdict"] == "insufficient"
     # a model the paper lacks
-    assert std.at["my_net", "verdict"] == "no paper value"
+    assert std.at["my_net", "verdict"] == "not in the paper"
     assert pd.isna(std.at["my_net", "paper_runs"])
 
 
@@ -119,6 +120,38 @@ def test_spearman_on_a_known_ranking():
     assert corr.n == 4
     assert corr.rho == pytest.approx(0.8)
     assert np.isnan(rank_correlation(table.iloc[:1]).rho)
+
+
+def _table(rows):
+    cols = ["model", "seeds", "ours_mean", "ours_std", "verdict"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def test_new_model_against_the_best_paper_model_by_hand():
+    table = _table(
+        [
+            ("standard", 3, 40.0, 2.0, "consistent"),
+            ("pixel_pool", 3, 80.0, 1.0, "consistent"),
+            ("ensemble", 3, 70.0, 5.0, "differs"),
+            ("gaussder", 3, 90.0, 1.0, "not in the paper"),
+            ("riesz", 3, 79.0, 1.0, "not in the paper"),
+        ]
+    )
+    c = against_best_paper_model(table, "gaussder")
+    # the best paper model by our mean is pixel_pool (80), not ensemble or the other new one
+    assert (c.best, c.best_mean, c.diff) == ("pixel_pool", 80.0, 10.0)
+    # Welch with equal std 1 and n 3 on both sides: t = 10 / sqrt(2/3), df = 4
+    t = 10.0 / math.sqrt(2.0 / 3.0)
+    assert c.p_value == pytest.approx(2 * stats.t.sf(t, 4))
+    assert c.answer() == "better"
+    r = against_best_paper_model(table, "riesz")
+    # t = 1 / sqrt(2/3) = 1.22, df 4: p = 0.29
+    assert r.diff == -1.0 and r.p_value == pytest.approx(2 * stats.t.sf(1 / math.sqrt(2 / 3), 4))
+    assert r.answer() == "not distinguishable"
+    worse = against_best_paper_model(table.replace({90.0: 60.0}), "gaussder")
+    assert worse.answer() == "worse"
+    assert against_best_paper_model(table, "missing") is None
+    assert against_best_paper_model(table.iloc[3:], "gaussder") is None  # no paper model
 
 
 def test_reproduction_runs_table():

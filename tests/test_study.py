@@ -115,10 +115,10 @@ def test_derived_modules_use_the_study_facts():
     assert DATASETS is study.DATASETS
     assert {e: s.name for e, s in SCENARIOS.items()} == study.EVALUATION_NAMES
     assert all((s.train_sizes, s.test_sizes) == study.split_sizes(e) for e, s in SCENARIOS.items())
-    assert style.model_order(reversed(study.PAPER_MODELS)) == list(study.PAPER_MODELS)
+    assert style.model_order(reversed(study.STUDY_MODELS)) == list(study.STUDY_MODELS)
     assert style.data_order(reversed(study.DATASET_NAMES)) == list(study.DATASET_NAMES)
     assert [style.eval_name(e) for e in study.EVALUATIONS] == list(study.EVALUATION_NAMES.values())
-    assert set(style.MODEL_LABELS) == set(style.MODEL_COLORS) == set(study.PAPER_MODELS)
+    assert set(style.MODEL_LABELS) == set(style.MODEL_COLORS) == set(study.STUDY_MODELS)
     assert set(style.DATASET_LABELS) == set(style.DATASET_COLORS) == set(study.DATASET_NAMES)
 
 

@@ -8,7 +8,13 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from scalecnn.study import DATASET_NAMES
+from scalecnn.study import (
+    DATASET_NAMES,
+    EVALUATION_NAMES,
+    EVALUATIONS,
+    GENERATED_DATASETS,
+    INTERPOLATION_MODES,
+)
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -34,13 +40,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
         "--evaluation",
         required=True,
         type=int,
-        choices=[1, 2, 3, 4],
-        help="1 Small2Large, 2 Mid2Rest, 3 Large2Small, 4 All2All",
+        choices=EVALUATIONS,
+        help=", ".join(f"{e} {name}" for e, name in EVALUATION_NAMES.items()),
     )
     p.add_argument("--kernel-size", type=int, default=7)
-    p.add_argument(
-        "--interpolation", default="bicubic", choices=["nearest", "bilinear", "bicubic", "area"]
-    )
+    p.add_argument("--interpolation", default="bicubic", choices=INTERPOLATION_MODES)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--batch-size", type=int, default=16)
@@ -119,7 +123,7 @@ def _add_generate(sub: argparse._SubParsersAction) -> None:
         help="regenerate emoji.npz offline from Font Awesome icons",
         description="Render the 36 Font Awesome face icons into a STIR file.",
     )
-    p.add_argument("dataset", choices=["emoji"])
+    p.add_argument("dataset", choices=GENERATED_DATASETS)
     p.add_argument("--dest", type=Path, required=True, help="destination folder or .npz path")
     p.add_argument("--seed", type=int, default=42)
     p.set_defaults(func=_run_generate)

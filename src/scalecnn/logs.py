@@ -19,7 +19,7 @@ def log_to_file(path: str | os.PathLike | None, level: int = logging.INFO) -> No
         force=True,
     )
 
-    def _excepthook(exc_type, exc, tb):  # noqa: ANN001
+    def _excepthook(exc_type, exc, tb):
         logging.getLogger("scalecnn").critical("failed", exc_info=(exc_type, exc, tb))
 
     sys.excepthook = _excepthook

@@ -29,7 +29,15 @@ from scalecnn.protocol import (
     protocol_note,
 )
 from scalecnn.provenance import time_per_family, wall_seconds
-from scalecnn.reproduction import ALPHA, CONSISTENT, DIFFERS, INSUFFICIENT, rank_correlation
+from scalecnn.reproduction import (
+    ALPHA,
+    CONSISTENT,
+    DIFFERS,
+    INSUFFICIENT,
+    NO_PAPER_VALUE,
+    against_best_paper_model,
+    rank_correlation,
+)
 
 
 def fmt_duration(seconds: float) -> str:
@@ -145,7 +153,22 @@ def findings(table: pd.DataFrame, alpha: float = ALPHA) -> list[str]:
             for m, n in zip(few["model"], few["seeds"])
         )
         out.append(f"Too few ok seeds for the test: {names}.")
+    for model in table.loc[table["verdict"] == NO_PAPER_VALUE, "model"]:
+        out += _against_best(table, str(model), alpha)
     return out
+
+
+def _against_best(table: pd.DataFrame, model: str, alpha: float) -> list[str]:
+    """A finding for a model the paper lacks: is it better than the best paper model?"""
+    c = against_best_paper_model(table, model)
+    if c is None or not np.isfinite(c.mean):
+        return []
+    return [
+        f"{style.model_label(model)} (not in the paper) against the best of the paper's "
+        f"models here, {style.model_label(c.best)}: {c.mean:.2f} % vs {c.best_mean:.2f} % "
+        f"({c.diff:+.2f} pp, Welch p = {_p(c.p_value)}): **{c.answer(alpha)}** "
+        f"(at p < {alpha:g})."
+    ]
 
 
 @dataclass

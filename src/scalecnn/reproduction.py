@@ -12,9 +12,12 @@ runs' ``metrics.json``) and the paper's published summary
   computed from these summary statistics. The verdict is ``consistent`` when
   ``p >= alpha`` (0.01), ``differs`` when ``p < alpha``, ``insufficient`` when
   the test cannot be computed (fewer than two ok seeds: our standard deviation
-  is undefined) and ``no paper value`` for a model the paper lacks.
+  is undefined) and ``not in the paper`` for a model the paper lacks.
 * :func:`rank_correlation` — Spearman's rank correlation between our means and
   the paper's over the models that have both.
+* :func:`against_best_paper_model` — a model the paper lacks (e.g. ``gaussder``)
+  against the best of the paper's models in the same table, both ours: the
+  question whether a newer model generalises better than the best of the eleven.
 
 Accuracies are in percent, like the paper's table. Only runs with status
 ``ok`` and a finite test accuracy enter the statistics; the others stay in the
@@ -43,7 +46,7 @@ ALPHA = 0.01
 CONSISTENT = "consistent"
 DIFFERS = "differs"
 INSUFFICIENT = "insufficient"
-NO_PAPER_VALUE = "no paper value"
+NO_PAPER_VALUE = "not in the paper"
 
 VERDICT_COLUMNS = [
     "model",
@@ -147,7 +150,7 @@ def welch_p_value(mean1: float, std1: float, n1: int, mean2: float, std2: float,
 
 def verdict_of(p_value: float, has_paper: bool = True, alpha: float = ALPHA) -> str:
     """``consistent`` (p >= alpha), ``differs`` (p < alpha), ``insufficient`` (p is NaN)
-    or ``no paper value``."""
+    or ``not in the paper``."""
     if not has_paper:
         return NO_PAPER_VALUE
     if not np.isfinite(p_value):
@@ -233,6 +236,52 @@ def rank_correlation(table: pd.DataFrame) -> RankCorrelation:
         warnings.simplefilter("ignore")  # constant input: scipy warns and returns NaN
         result = stats.spearmanr(both["ours_mean"].astype(float), both["paper_mean"].astype(float))
     return RankCorrelation(float(result.statistic), float(result.pvalue), n)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Our ``model`` against our best paper model ``best`` (highest mean) of one table."""
+
+    model: str
+    best: str
+    mean: float
+    best_mean: float
+    diff: float
+    p_value: float
+
+    def answer(self, alpha: float = ALPHA) -> str:
+        """``better`` / ``worse`` (Welch p < alpha), else ``not distinguishable``."""
+        if not np.isfinite(self.p_value) or self.p_value >= alpha:
+            return "not distinguishable"
+        return "better" if self.diff > 0 else "worse"
+
+
+def against_best_paper_model(table: pd.DataFrame, model: str) -> Comparison | None:
+    """``model`` against the paper model with the highest mean of our runs in ``table``
+    (a :func:`verdict_table`), by a two-sided Welch t-test between our two sets of seeds;
+    ``None`` when ``table`` lacks ``model`` or has no paper model with a mean."""
+    rows = table.set_index("model")
+    paper = table[(table["verdict"] != NO_PAPER_VALUE) & np.isfinite(table["ours_mean"])]
+    if model not in rows.index or paper.empty:
+        return None
+    best = paper.loc[paper["ours_mean"].astype(float).idxmax()]
+    new = rows.loc[model]
+    p_value = welch_p_value(
+        float(new["ours_mean"]),
+        float(new["ours_std"]),
+        int(new["seeds"]),
+        float(best["ours_mean"]),
+        float(best["ours_std"]),
+        int(best["seeds"]),
+    )
+    return Comparison(
+        model=model,
+        best=str(best["model"]),
+        mean=float(new["ours_mean"]),
+        best_mean=float(best["ours_mean"]),
+        diff=float(new["ours_mean"]) - float(best["ours_mean"]),
+        p_value=p_value,
+    )
 
 
 def write_verdict(

@@ -28,6 +28,13 @@ PAPER_MODELS: tuple[str, ...] = (
 )
 """The eleven models in the paper's order."""
 
+NEW_MODELS: tuple[str, ...] = ("gaussder", "riesz")
+"""Models 12 and 13, published after the paper (docs/new_models.md): the Gaussian
+derivative network and the Riesz network. The paper has no results for them."""
+
+STUDY_MODELS: tuple[str, ...] = PAPER_MODELS + NEW_MODELS
+"""Every built-in model in the study's order: the paper's eleven, then the new ones."""
+
 INTERPOLATION_MODES: tuple[str, ...] = ("nearest", "bilinear", "bicubic", "area")
 """Kernel interpolation modes of the scale-invariant convolution (``bicubic`` the paper's)."""
 

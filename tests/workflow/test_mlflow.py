@@ -12,7 +12,7 @@ import yaml
 from wfutil import REPO, job_counts, snakemake
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from fake_runs import fake_results  # noqa: E402
+from fake_runs import fake_results
 
 QUICK = REPO / "config" / "quick.yaml"
 

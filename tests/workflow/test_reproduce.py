@@ -10,15 +10,23 @@ REPRODUCE = REPO / "config" / "reproduce_emoji.yaml"
 QUICK = REPO / "tests" / "workflow" / "dag_config.yaml"  # the earlier quick study
 
 
-def test_reproduce_config_trains_the_paper_rates_without_selection(workdir):
+def test_reproduce_config_trains_the_paper_rates_and_selects_for_the_new_models(workdir):
     out = snakemake(workdir, "-n", "--cores", "2", "--configfile", REPRODUCE).stdout
     counts = job_counts(out)
-    assert counts["train"] == 11 * 3  # 11 models × seeds 1..3, no selection trainings
-    assert counts["select_lr"] == 11  # each writes the record with the paper's rate
-    # the paper chose 1e-3 for every model on emoji Mid2Rest
+    # the eleven: seeds 1..3 at the paper's rate; gaussder, riesz: both rates x seeds 1..3
+    assert counts["train"] == 11 * 3 + 2 * 2 * 3
+    assert counts["select_lr"] == 13  # one record each, from the paper or from selection
     runs = _listed_runs(out)
-    assert len(runs) == 11
-    assert all(r.endswith("/eval2/lr0.001") for r in runs), sorted(runs)
+    new = {r for r in runs if "/gaussder/" in r or "/riesz/" in r}
+    assert new == {
+        f"results/runs/emoji/{m}/eval2/lr{lr}"
+        for m in ("gaussder", "riesz")
+        for lr in ("0.01", "0.001")
+    }
+    # the paper chose 1e-3 for every one of its models on emoji Mid2Rest
+    paper = runs - new
+    assert len(paper) == 11
+    assert all(r.endswith("/eval2/lr0.001") for r in paper), sorted(paper)
 
 
 def _config(workdir, **changes):

@@ -17,7 +17,10 @@ import functools
 import torch
 import torch.nn.functional as F
 
-INTERP_MODES = ("nearest", "bilinear", "bicubic", "area")
+from scalecnn.study import INTERPOLATION_MODES
+
+INTERP_MODES = INTERPOLATION_MODES
+"""The interpolation modes (:data:`scalecnn.study.INTERPOLATION_MODES`)."""
 
 
 def check_interp_mode(mode: str) -> str:

@@ -11,7 +11,9 @@ one new module here plus its name in this import list.
 
 from scalecnn.models import (  # noqa: F401  (each model module registers its models)
     ensemble,
+    gaussder,
     kanazawa,
+    riesz,
     scale_pool,
     spatial_transform,
     standard,

@@ -260,7 +260,7 @@ class GaussDerNet(nn.Module):
 
 
 @register_model("gaussder", traced=True)
-def build_gaussder(
+def gaussder(
     kernel_size: int,
     interpolation: str,
     num_channels: int,

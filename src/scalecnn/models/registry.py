@@ -25,7 +25,8 @@ Adding a model to the package takes one new module and one line:
    model modules.
 
 :func:`list_models` gives the paper's eleven models
-(:data:`scalecnn.study.PAPER_MODELS`) in the paper's order, then every other
+(:data:`scalecnn.study.PAPER_MODELS`) in the paper's order, the two newer
+built-in models (:data:`scalecnn.study.NEW_MODELS`), then every other
 registered model in the order it was registered.
 
 Users register models without editing the package: put the decorated
@@ -46,7 +47,7 @@ from pathlib import Path
 
 from torch import nn
 
-from scalecnn.study import PAPER_MODELS
+from scalecnn.study import STUDY_MODELS
 
 ModelFactory = Callable[..., nn.Module]
 
@@ -96,9 +97,11 @@ def unregister_model(name: str) -> None:
 
 
 def list_models() -> list[str]:
-    """Names of all registered models: the paper's eleven in the paper's order, then others."""
-    paper = [m for m in PAPER_MODELS if m in _REGISTRY]
-    return paper + [m for m in _REGISTRY if m not in PAPER_MODELS]
+    """Names of all registered models: the paper's eleven in the paper's order, the new
+    built-in ones (:data:`scalecnn.study.NEW_MODELS`), then others (plugins) in the order
+    they were registered."""
+    known = [m for m in STUDY_MODELS if m in _REGISTRY]
+    return known + [m for m in _REGISTRY if m not in STUDY_MODELS]
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -132,7 +132,7 @@ class RieszNet(nn.Module):
 
 
 @register_model("riesz", traced=True)
-def build_riesz(
+def riesz(
     kernel_size: int,
     interpolation: str,
     num_channels: int,

@@ -20,12 +20,12 @@ from scalecnn.bases import hermite_basis
 from scalecnn.layers.steerable import SESConv_H_H, SESConv_Z2_H
 from scalecnn.models.registry import register_model
 from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet
+from scalecnn.study import DISCO_SCALES
 
 KERNEL_SIZE = 15
 EFFECTIVE_SIZE = 7
 HERMITE_SCALES = (2.0, 2.52, 3.17, 4.0)
 HERMITE_MULT = 1.5
-DISCO_SCALES = (1.0, 1.26, 1.59, 2.0)
 MAX_ORDER = 4
 BASIS_SHAPE = (EFFECTIVE_SIZE**2, len(DISCO_SCALES), KERNEL_SIZE, KERNEL_SIZE)
 """Shape ``(F, S, K, K)`` of both models' bases: ``(49, 4, 15, 15)``."""

@@ -16,7 +16,7 @@ from scalecnn.plots import style
 from scalecnn.plots.common import add_note
 
 _OFFSET = 0.18  # horizontal distance of ours (left) and the paper's (right) from the tick
-_VERDICT_MARK = {"consistent": "", "differs": " *", "insufficient": " ?", "no paper value": ""}
+_VERDICT_MARK = {"consistent": "", "differs": " *", "insufficient": " ?", "not in the paper": ""}
 
 
 def plot_reproduction(

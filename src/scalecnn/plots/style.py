@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 import matplotlib as mpl
 
-from scalecnn.study import DATASET_NAMES, EVALUATION_NAMES, PAPER_MODELS
+from scalecnn.study import DATASET_NAMES, EVALUATION_NAMES, STUDY_MODELS
 
 MODEL_LABELS: dict[str, str] = {
     "standard": "Standard",
@@ -30,6 +30,8 @@ MODEL_LABELS: dict[str, str] = {
     "kanazawa": "Kanazawa et al.",
     "hermite": "SESN (Hermite)",
     "disco": "DISCO",
+    "gaussder": "GaussDerNet",
+    "riesz": "Riesz network",
 }
 
 # Colour-blind-friendly where possible (Okabe-Ito first, then tab10 tones);
@@ -46,6 +48,8 @@ MODEL_COLORS: dict[str, str] = {
     "kanazawa": "#9467BD",
     "hermite": "#BCBD22",
     "disco": "#17BECF",
+    "gaussder": "#D62728",
+    "riesz": "#66A61E",
 }
 
 DATASET_LABELS: dict[str, str] = {
@@ -115,10 +119,11 @@ def model_label(model: str) -> str:
 
 
 def model_order(models: Iterable[str]) -> list[str]:
-    """The distinct ``models`` in the paper's order, then unknown ones alphabetically."""
+    """The distinct ``models`` in the study's order (the paper's eleven, then the new
+    built-in ones), then unknown ones alphabetically."""
     present = {str(m) for m in models}
-    known = [m for m in PAPER_MODELS if m in present]
-    return known + sorted(present.difference(PAPER_MODELS))
+    known = [m for m in STUDY_MODELS if m in present]
+    return known + sorted(present.difference(STUDY_MODELS))
 
 
 def model_palette(models: Iterable[str]) -> dict[str, str]:

@@ -107,7 +107,7 @@ class SiConvFFT(torch.autograd.Function):
     ``(B, O, S, H', W')``, chunk by chunk of scales; first-order differentiable."""
 
     @staticmethod
-    def forward(ctx, x, weights, bias, plan, budget):  # noqa: ANN001, ANN205
+    def forward(ctx, x, weights, bias, plan, budget):
         b, c, _, _ = x.shape
         o = weights.shape[0]
         s_total = plan.g_h.shape[0]
@@ -132,7 +132,7 @@ class SiConvFFT(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, gout):  # noqa: ANN001, ANN205
+    def backward(ctx, gout):
         x, weights = ctx.saved_tensors
         plan, budget, xf = ctx.plan, ctx.budget, ctx.xf
         b, o = x.shape[0], weights.shape[0]
@@ -149,7 +149,7 @@ class SiConvFFT(torch.autograd.Function):
         return (*grads.results(plan, x, needs), None, None)
 
 
-def siconv2d_fft(layer, x: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+def siconv2d_fft(layer, x: torch.Tensor) -> torch.Tensor:
     """SiConv2d through the frequency domain; same result as ``layer.forward_direct(x)``.
 
     ``x (B, C, H, W)`` → ``(B, O, S, H', W')``. Differentiable wrt ``x``,

@@ -53,7 +53,7 @@ CPU_MIN_GROUP_INPUTS = 4
 C·O, the FFT path's transforms with C + O)."""
 
 
-def is_faster(layer, x: torch.Tensor) -> bool:  # noqa: ANN001
+def is_faster(layer, x: torch.Tensor) -> bool:
     """Whether the FFT path is expected to beat the direct one for this layer and input.
 
     ``layer``: a SiConv2d; ``x``: its input ``(B, C, H, W)``. ``False`` for stride ≠ 1

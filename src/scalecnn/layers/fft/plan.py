@@ -108,7 +108,7 @@ def _plan_cpu(k: int, num_scales: int, mode: str, padding: bool, h: int, w: int)
 _DEVICE_PLANS: dict[tuple, FFTPlan] = {}
 
 
-def plan_for(layer, x: torch.Tensor) -> FFTPlan:  # noqa: ANN001
+def plan_for(layer, x: torch.Tensor) -> FFTPlan:
     """The plan of ``layer`` (a SiConv2d) for input ``x (B, C, H, W)`` on its device and dtype.
 
     Complex factors are complex128 for a float64 input, else complex64.

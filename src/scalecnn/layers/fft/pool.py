@@ -87,7 +87,7 @@ class SiConvPoolFFT(torch.autograd.Function):
     First-order differentiable wrt ``x``, ``weights`` and ``bias``."""
 
     @staticmethod
-    def forward(ctx, x, weights, bias, plan, budget, mode, conv_cfg):  # noqa: ANN001, ANN205
+    def forward(ctx, x, weights, bias, plan, budget, mode, conv_cfg):
         if mode == "energy":
             out, idx, xf = energy_forward(plan, conv_cfg, x, weights, bias)
         else:
@@ -99,7 +99,7 @@ class SiConvPoolFFT(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, gout, _gidx):  # noqa: ANN001, ANN205
+    def backward(ctx, gout, _gidx):
         x, weights, idx = ctx.saved_tensors
         needs = ctx.needs_input_grad[:3]
         grads = SpectralGrads(x, weights, ctx.xf, needs)
