@@ -359,13 +359,24 @@ def required_package(import_name: str) -> str:
     return canonicalize_name(PACKAGE_OF_IMPORT.get(import_name, import_name))
 
 
-def package_requirements() -> list[Requirement]:
+def _pyproject() -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         tomllib = pytest.importorskip("tomli")
-    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
-    return [Requirement(r) for r in pyproject["project"]["dependencies"]]
+    return tomllib.loads((REPO / "pyproject.toml").read_text())
+
+
+def base_requirements() -> list[Requirement]:
+    """What `pip install scalecnn` installs (no extra)."""
+    return [Requirement(r) for r in _pyproject()["project"]["dependencies"]]
+
+
+def package_requirements() -> list[Requirement]:
+    """The base requirements and those of the extra `train` (PyTorch, kornia): what the
+    rules' envs must pin between them."""
+    train = _pyproject()["project"]["optional-dependencies"]["train"]
+    return base_requirements() + [Requirement(r) for r in train]
 
 
 # --- tests -----------------------------------------------------------------------------------
@@ -461,14 +472,10 @@ def test_train_and_plots_envs_differ_in_pytorch():
     assert train.packages != plots.packages
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="pyproject.toml lists torch and kornia among the base requirements, so pip's "
-    "editable install of scalecnn into a torch-free env (envs/plots.yaml) would download "
-    "them; they belong in an optional extra (e.g. scalecnn[train])",
-)
 def test_pip_adds_no_pytorch_to_the_torch_free_envs():
-    base = {canonicalize_name(r.name) for r in package_requirements() if r.marker is None}
+    """PyTorch and kornia are in the extra `train`, not in the base requirements, so the
+    editable install of scalecnn into a torch-free env (envs/plots.yaml) downloads neither."""
+    base = {canonicalize_name(r.name) for r in base_requirements()}
     training = {canonicalize_name(d) for d, c in CONDA_NAME_OF_DIST.items()} | {"kornia"}
     assert not base & training, f"base requirements of {PACKAGE}: {sorted(base & training)}"
 

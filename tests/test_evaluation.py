@@ -215,3 +215,10 @@ def test_best_run_is_the_ok_run_with_the_highest_test_accuracy(tmp_path):
     assert best_run(files) == tmp_path / "b"
     with pytest.raises(ValueError, match="no completed run"):
         best_run(files[2:3])
+
+
+def test_the_evaluate_command_offers_every_metric():
+    from scalecnn.cli import EVALUATE_METRICS
+    from scalecnn.evaluation import METRICS
+
+    assert sorted(EVALUATE_METRICS) == sorted(METRICS)

@@ -209,6 +209,27 @@ ATTEMPTS.clear()
     assert "no torch" in _run_without_torch(body, tmp_path)
 
 
+def test_a_training_command_without_torch_names_the_extra(tmp_path):
+    """Installed without the extra 'train', `scalecnn train` stops with exit status 2 and
+    a message naming the extra, not a traceback."""
+    body = """
+import contextlib
+import io
+
+from scalecnn.cli import main
+
+err = io.StringIO()
+with contextlib.redirect_stderr(err):
+    rc = main(["train", "--model", "standard", "--data", "x.npz", "--evaluation", "2",
+               "--out", "run"])
+assert rc == 2, rc
+assert "needs torch" in err.getvalue() and "scalecnn[train]" in err.getvalue(), err.getvalue()
+assert ATTEMPTS, "the command never tried to import torch"
+ATTEMPTS.clear()
+"""
+    assert "no torch" in _run_without_torch(body, tmp_path)
+
+
 def test_tables_and_figures_from_run_outputs_without_torch(tmp_path):
     out = _run_without_torch(BUILD, tmp_path)
     assert "built" in out and "no torch" in out

@@ -12,7 +12,6 @@ eval mode, without gradients, in batches of :data:`scalecnn.study.EVAL_BATCH_SIZ
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -27,8 +26,7 @@ from torch import nn
 
 from scalecnn import atomic
 from scalecnn.aggregate import best_run
-from scalecnn.device import resolve_device, set_threads, tune_allocator
-from scalecnn.signals import abort_on_signals
+from scalecnn.device import resolve_device
 from scalecnn.study import (
     ALL_SIZES,
     EQUIVARIANCE_PAIRS,
@@ -314,39 +312,6 @@ METRICS = {
     "equivariance": write_equivariance,
     "indices": write_indices,
 }
-
-
-def add_cli(sub: argparse._SubParsersAction) -> None:
-    """Register ``scalecnn evaluate``."""
-    p = sub.add_parser(
-        "evaluate",
-        help="compute one metric of a trained run",
-        description="Scale generalisation (CSV row), equivariance errors (npz) "
-        "or scale-pooling indices (npz) of a trained run.",
-    )
-    p.add_argument("metric", choices=sorted(METRICS))
-    p.add_argument("--run", required=True, type=Path, help="run directory (metrics.json, model.pt)")
-    p.add_argument("--data", required=True, type=Path, help="the run's STIR .npz file")
-    p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument(
-        "--input-scale",
-        choices=sorted(INPUT_SCALES),
-        default="unit",
-        help="equivariance only: 'raw255' reproduces the paper's 0..255 inputs",
-    )
-    p.set_defaults(func=_run_evaluate)
-
-
-def _run_evaluate(args: argparse.Namespace) -> int:
-    set_threads(args.threads)
-    tune_allocator()
-    kwargs = {"input_scale": args.input_scale} if args.metric == "equivariance" else {}
-    # no checkpoint: a stop signal (time limit, scancel) ends it at once, cleanly
-    with abort_on_signals(f"evaluate {args.metric} of {args.run}"):
-        METRICS[args.metric](args.run, args.data, args.out, args.device, **kwargs)
-    return 0
 
 
 def write_best_run_indices(

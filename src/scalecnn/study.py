@@ -144,6 +144,21 @@ INPUT_SCALES: dict[str, float] = {"unit": 1.0, "raw255": 255.0}
 DISCO_SCALES: tuple[float, ...] = (1.0, 1.26, 1.59, 2.0)
 """The paper's DISCO scales (``disco_b`` of the STIR study)."""
 
+DISCO_KERNEL_SIZE = 15
+"""Size of the DISCO (and Hermite) basis kernels of the largest scale."""
+DISCO_EFFECTIVE_SIZE = 7
+"""Size of the basis at scale 1: ``7 * 7 = 49`` basis functions."""
+
+PAPER_DISCO: dict[str, float | int] = {
+    "epochs": 40,
+    "steps_per_epoch": 157,
+    "batch_size": 64,
+    "image_size": 154,
+    "lr": 1e-3,
+    "init_std": 1.0,
+}
+"""The paper's DISCO basis optimisation (hours on a CPU; ``docs/disco_basis.md``)."""
+
 QUICK_DISCO: dict[str, float | int] = {
     "epochs": 2,
     "steps_per_epoch": 20,
