@@ -1,4 +1,6 @@
-"""Shared fixtures: tiny synthetic STIR files (3 classes, 2 instances) and the devices to test."""
+"""Shared fixtures: tiny synthetic STIR files (3 classes, 2 instances) and the devices to test.
+
+The checks in the helper module ``scale_props`` get pytest's assertion messages too."""
 
 from __future__ import annotations
 
@@ -9,6 +11,8 @@ import pytest
 import torch
 
 from scalecnn.data import write_synthetic_stir
+
+pytest.register_assert_rewrite("scale_props")
 
 
 @pytest.fixture(scope="session")

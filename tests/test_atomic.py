@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from train_cli import kill_after_epoch_env, train_command
 
 from scalecnn import atomic
 
@@ -93,27 +94,9 @@ def test_pickled_data_file_is_refused(tmp_path):
 
 
 def test_torch_checkpoint_loads_with_weights_only(tmp_path, tiny_stir):
-    from scalecnn.training import CHECKPOINT_NAME, KILL_HOOK_ENV
+    from scalecnn.training import CHECKPOINT_NAME
 
     out = tmp_path / "run"
-    cmd = [
-        sys.executable,
-        "-m",
-        "scalecnn.cli",
-        "train",
-        "--model",
-        "standard",
-        "--data",
-        str(tiny_stir),
-        "--evaluation",
-        "4",
-        "--max-epochs",
-        "3",
-        "--device",
-        "cpu",
-        "--out",
-        str(out),
-    ]
-    subprocess.run(cmd, env=dict(os.environ, **{KILL_HOOK_ENV: "1"}))
+    subprocess.run(train_command(tiny_stir, out, "--max-epochs", "3"), env=kill_after_epoch_env(1))
     ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)
     assert ckpt["train_state"]["epoch"] == 1

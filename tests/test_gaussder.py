@@ -15,6 +15,17 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scale_props import (
+    blob_image,
+    check_deterministic_for_a_seed,
+    check_gradients_reach_every_parameter,
+    check_shapes_parameters_and_traces,
+    check_state_dict_round_trip_and_equivariance_protocol,
+    logit_changes,
+    randomise_norms,
+    sq_rel_error,
+    standard_net,
+)
 
 import scalecnn.models.gaussder  # noqa: F401  (registers "gaussder")
 from scalecnn.layers.gaussian_derivative import (
@@ -23,55 +34,9 @@ from scalecnn.layers.gaussian_derivative import (
     derivative_stencils,
     discrete_gaussian,
 )
-from scalecnn.models import build_model, get_spec
 from scalecnn.models.gaussder import GaussDerNet, joint_batch_norm, upsample
 
-BLOBS = (  # (centre y, centre x, width, amplitude) around the image centre 31.5
-    (29.0, 30.0, 3.0, 1.0),
-    (35.0, 36.5, 2.5, -0.7),
-    (30.5, 37.0, 4.0, 0.8),
-    (36.0, 27.0, 2.0, 0.6),
-)
 SMALL_WIDTHS = (6, 8, 8, 8)
-
-
-def blob_image(n: int, magnification: float = 1.0, centre: float = 0.0) -> torch.Tensor:
-    """``(1, 1, n, n)`` float64 samples of ``f((x − centre)/s + centre)``, ``f``: Gaussian blobs."""
-    grid = (torch.arange(n, dtype=torch.float64) - centre) / magnification + centre
-    y, x = torch.meshgrid(grid, grid, indexing="ij")
-    img = torch.zeros(n, n, dtype=torch.float64)
-    for cy, cx, w, a in BLOBS:
-        img += a * torch.exp(-((x - cx) ** 2 + (y - cy) ** 2) / (2 * w**2))
-    return img[None, None]
-
-
-def sq_rel_error(ref: torch.Tensor, other: torch.Tensor) -> float:
-    """``‖ref − other‖² / ‖ref‖²`` (the evaluation's measure) of the object's responses:
-    each map's background (its top-left value, far from the object) is subtracted."""
-    ref, other = ref - ref[..., :1, :1], other - other[..., :1, :1]
-    return float(((ref - other) ** 2).sum() / (ref**2).sum())
-
-
-def randomise_norms(model: torch.nn.Module, calibration: torch.Tensor, seed: int = 1) -> None:
-    """Eval-mode batch norms with zero mean, random positive scales and small negative
-    shifts, their variances set layer by layer to the second moments of the responses
-    to ``calibration``: about half the units respond to the object, and the ReLU sets a
-    blank background to 0 in every layer, so that only the object's responses count."""
-    gen = torch.Generator().manual_seed(seed)
-    model.eval()
-    for layer, norm in zip(model.layers, model.norms):
-        c = norm.num_features
-        norm.running_mean.zero_()
-        norm.weight.data.copy_(0.5 + torch.rand(c, generator=gen))
-        norm.bias.data.copy_(-0.1 * torch.rand(c, generator=gen))
-        outs: list[torch.Tensor] = []
-        hook = layer.register_forward_hook(lambda m, i, o, outs=outs: outs.append(o))
-        with torch.no_grad():
-            model(calibration)
-        hook.remove()
-        dims = [d for d in range(outs[0].dim()) if d != 1]
-        second = sum((o**2).sum(dim=dims) for o in outs)
-        norm.running_var.copy_(second / sum(o.numel() // c for o in outs) + 1e-12)
 
 
 def small_net(**kw) -> GaussDerNet:
@@ -82,8 +47,7 @@ def small_net(**kw) -> GaussDerNet:
 
 
 def standard_stage1(x: torch.Tensor) -> torch.Tensor:
-    torch.manual_seed(0)
-    std = build_model("standard", num_channels=1, num_classes=10).double().eval()
+    std = standard_net()
     with torch.no_grad():
         return std.feature_maps(x)[0]
 
@@ -245,17 +209,9 @@ def test_logits_nearly_invariant_to_rescaling(magnification):
     its rescaled copy (same 64² canvas, random weights, eval mode, zero classifier bias)
     stay close, unlike the standard CNN's. Measured relative change: 0.020 (×√2) and
     0.039 (×2), against 0.22 and 0.30 for the standard CNN."""
-    net = small_net()
-    torch.manual_seed(0)
-    std = build_model("standard", num_channels=1, num_classes=10).double().eval()
-    for model in (net, std):
-        model.lin.bias.data.zero_()
-    f = blob_image(64, 0.7, centre=31.5)
-    g = blob_image(64, 0.7 * magnification, centre=31.5)
-    with torch.no_grad():
-        changes = [float((m(f) - m(g)).norm() / m(f).norm()) for m in (net, std)]
-    assert changes[0] < 0.1
-    assert changes[0] < changes[1] / 4
+    net_change, std_change = logit_changes(small_net(), magnification)
+    assert net_change < 0.1
+    assert net_change < std_change / 4
 
 
 # --- model plumbing -----------------------------------------------------------------------
@@ -263,53 +219,21 @@ def test_logits_nearly_invariant_to_rescaling(magnification):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_parameters_and_traces(channels):
-    torch.manual_seed(0)
-    model = build_model("gaussder", num_channels=channels, num_classes=36)
-    n = sum(p.numel() for p in model.parameters())
     # 4 layers, 5 derivatives per channel, no conv bias; batch norm (2 per channel); linear
-    expected = 5 * (channels * 24 + 24 * 32 + 32 * 48 + 48 * 48) + 2 * 152 + 48 * 36 + 36
-    assert n == expected
-    model.eval()
-    x = torch.rand(2, channels, 64, 64)
-    with torch.no_grad():
-        assert model(x).shape == (2, 36)
-        s1, s2 = model.feature_maps(x)
-    assert s1.shape == (2, 32, 64, 64) and s2.shape == (2, 48, 64, 64)
-    assert get_spec("gaussder").traced
+    check_shapes_parameters_and_traces("gaussder", channels)
 
 
 def test_gradients_reach_every_parameter_and_scale_dropout_runs():
     torch.manual_seed(0)
     model = GaussDerNet(3, 5, widths=(4, 4), scale_dropout=0.5, scale_pool="avg").train()
-    x = torch.rand(3, 3, 32, 32)
-    model(x).sum().backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    check_gradients_reach_every_parameter(model, torch.rand(3, 3, 32, 32))
 
 
 def test_deterministic_for_a_seed():
-    outs = []
-    for _ in range(2):
-        torch.manual_seed(7)
-        model = GaussDerNet(1, 4, widths=(4, 4)).eval()
-        with torch.no_grad():
-            outs.append(model(torch.rand(2, 1, 32, 32)))
-    assert torch.equal(outs[0], outs[1])
+    check_deterministic_for_a_seed(GaussDerNet)
 
 
 def test_state_dict_round_trip_and_equivariance_protocol(tiny_stir):
     """Weights reload into a fresh model; the evaluation's equivariance error runs on the
     stage maps (64² maps: the crop keeps the whole object) and is finite."""
-    from scalecnn.data import STIRDataset
-    from scalecnn.evaluation import equivariance_errors
-
-    torch.manual_seed(0)
-    model = build_model("gaussder", num_classes=3, widths=(4, 6, 6, 8)).eval()
-    other = build_model("gaussder", num_classes=3, widths=(4, 6, 6, 8)).eval()
-    other.load_state_dict(model.state_dict())
-    x = torch.rand(2, 1, 64, 64)
-    with torch.no_grad():
-        assert torch.equal(model(x), other(x))
-    errors = equivariance_errors(model, STIRDataset(tiny_stir), torch.device("cpu"))
-    assert errors["stage1"].shape == (3, 2, 6) and errors["stage2"].shape == (3, 2, 6)
-    assert np.isfinite(errors["stage1"]).any() and np.isfinite(errors["stage2"]).any()
+    check_state_dict_round_trip_and_equivariance_protocol("gaussder", tiny_stir)

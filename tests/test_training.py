@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from train_cli import kill_after_epoch_env, train_command
 
 from scalecnn.atomic import atomic_path
 from scalecnn.selection import choose_lr
@@ -19,7 +20,6 @@ from scalecnn.signals import Stopped, abort_on_signals
 from scalecnn.training import (
     CHECKPOINT_NAME,
     HISTORY_COLUMNS,
-    KILL_HOOK_ENV,
     SLOW_HOOK_ENV,
     RunConfig,
     SplitTensors,
@@ -143,35 +143,14 @@ def test_invalid_parameters_name_the_key(tiny_stir, tmp_path):
 
 
 def _cli(tiny_stir, out, *extra):
-    return [
-        sys.executable,
-        "-m",
-        "scalecnn.cli",
-        "train",
-        "--model",
-        "standard",
-        "--data",
-        str(tiny_stir),
-        "--evaluation",
-        "4",
-        "--seed",
-        "2",
-        "--max-epochs",
-        "4",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--out",
-        str(out),
-        *extra,
-    ]
+    return train_command(
+        tiny_stir, out, "--seed", "2", "--max-epochs", "4", "--threads", "1", *extra
+    )
 
 
 def test_sigkill_then_resume_is_bit_identical(tiny_stir, tmp_path):
     subprocess.run(_cli(tiny_stir, tmp_path / "ref"), check=True)
-    env = dict(os.environ, **{KILL_HOOK_ENV: "2"})
-    killed = subprocess.run(_cli(tiny_stir, tmp_path / "run"), env=env)
+    killed = subprocess.run(_cli(tiny_stir, tmp_path / "run"), env=kill_after_epoch_env(2))
     assert killed.returncode == -9
     assert (tmp_path / "run" / CHECKPOINT_NAME).is_file()
     assert not (tmp_path / "run" / "metrics.json").exists()

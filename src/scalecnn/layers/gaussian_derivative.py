@@ -37,6 +37,8 @@ import torch.nn.functional as F
 from scipy.special import ive
 from torch import nn
 
+from scalecnn.layers.combination import combination_parameters
+
 DERIVATIVES: dict[int, tuple[str, ...]] = {
     0: ("",),
     1: ("x", "y"),
@@ -144,15 +146,10 @@ class GaussianDerivativeLayer(nn.Module):
             torch.tensor([len(n) for n in self.names], dtype=torch.float32),
             persistent=False,
         )
-        d = len(self.names)
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, d))
-        nn.init.kaiming_uniform_(self.weight.view(out_channels, -1), a=math.sqrt(5))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels))
-            bound = 1 / math.sqrt(in_channels * d)
-            nn.init.uniform_(self.bias, -bound, bound)
-        else:
-            self.register_parameter("bias", None)
+        self.weight, bias_param = combination_parameters(
+            in_channels, out_channels, len(self.names), bias
+        )
+        self.register_parameter("bias", bias_param)
         self._matrices: dict[tuple, torch.Tensor] = {}
 
     def extra_repr(self) -> str:

@@ -33,6 +33,8 @@ import math
 import torch
 from torch import nn
 
+from scalecnn.layers.combination import combination_parameters
+
 RIESZ_TERMS: dict[int, tuple[str, ...]] = {1: ("x", "y"), 2: ("xx", "xy", "yy")}
 """Transform names per order (``x``: along the width, ``y``: along the height)."""
 PADDINGS = ("periodic", "symmetric", "zeros")
@@ -161,14 +163,8 @@ class RieszLayer(nn.Module):
         self.padding = padding
         n_terms = sum(len(RIESZ_TERMS.get(o, ())) for o in self.orders)
         riesz_multipliers(2, 2, self.orders)  # validates the orders
-        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, n_terms))
-        nn.init.kaiming_uniform_(self.weight.view(out_channels, -1), a=math.sqrt(5))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(out_channels))
-            bound = 1 / math.sqrt(in_channels * n_terms)
-            nn.init.uniform_(self.bias, -bound, bound)
-        else:
-            self.register_parameter("bias", None)
+        self.weight, bias_param = combination_parameters(in_channels, out_channels, n_terms, bias)
+        self.register_parameter("bias", bias_param)
 
     def extra_repr(self) -> str:
         c_out, c_in, _ = self.weight.shape

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft import CONV_METHODS, conv_nd
+from scalecnn.layers.fft import check_conv_method, conv_nd
 
 
 class _SteerableConv(nn.Module):
@@ -45,9 +45,7 @@ class _SteerableConv(nn.Module):
         method: str = "auto",
     ) -> None:
         super().__init__()
-        if method not in CONV_METHODS:
-            raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
-        self.method = method
+        self.method = check_conv_method(method)
         if basis.dim() != 4 or basis.shape[-1] != basis.shape[-2]:
             raise ValueError(
                 f"basis must have shape (num_funcs, num_scales, K, K), got {tuple(basis.shape)}"

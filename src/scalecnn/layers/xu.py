@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft import CONV_METHODS, conv_nd
+from scalecnn.layers.fft import check_conv_method, conv_nd
 from scalecnn.layers.kanazawa import center_pad_crop
 
 XU_COLUMN_SIZES: tuple[int, ...] = (3, 5, 7, 9, 11)
@@ -62,9 +62,7 @@ class XuConv2d(nn.Module):
         method: str = "auto",
     ) -> None:
         super().__init__()
-        if method not in CONV_METHODS:
-            raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
-        self.method = method
+        self.method = check_conv_method(method)
         self.column_sizes = tuple(int(t) for t in column_sizes)
         if not self.column_sizes or min(self.column_sizes) < 1:
             raise ValueError(f"column_sizes must be positive sizes, got {column_sizes}")

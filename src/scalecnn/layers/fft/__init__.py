@@ -7,7 +7,8 @@ ScalePool, and the plain 2-D/3-D convolutions of the baselines.
 * :func:`siconv_scale_pool` — ``pool(conv(x))`` without the stacked scales
   (:mod:`~scalecnn.layers.fft.pool` and its ``pool_*`` modules);
 * :func:`fft_conv`, :func:`conv_nd`, :class:`AutoConv3d` — ``F.conv2d``/``F.conv3d``
-  by FFT (:mod:`~scalecnn.layers.fft.conv`);
+  by FFT (:mod:`~scalecnn.layers.fft.conv`; :func:`check_conv_method` checks the
+  ``method`` they and the baseline layers take);
 * :func:`is_faster`, :func:`fft_is_faster` — which path ``method='auto'`` takes
   (:mod:`~scalecnn.layers.fft.cost`).
 
@@ -16,7 +17,7 @@ in ``docs/fft_path.md``; the benchmarks in ``benchmarks/``.
 """
 
 from scalecnn.layers.fft.autograd import siconv2d_fft
-from scalecnn.layers.fft.conv import CONV_METHODS, AutoConv3d, conv_nd, fft_conv
+from scalecnn.layers.fft.conv import CONV_METHODS, AutoConv3d, check_conv_method, conv_nd, fft_conv
 from scalecnn.layers.fft.cost import fft_is_faster, is_faster
 from scalecnn.layers.fft.plan import next_fast_len
 from scalecnn.layers.fft.pool import fuses_by_default, siconv_scale_pool
@@ -24,6 +25,7 @@ from scalecnn.layers.fft.pool import fuses_by_default, siconv_scale_pool
 __all__ = [
     "CONV_METHODS",
     "AutoConv3d",
+    "check_conv_method",
     "conv_nd",
     "fft_conv",
     "fft_is_faster",

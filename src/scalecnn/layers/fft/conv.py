@@ -31,9 +31,16 @@ from torch import nn
 from scalecnn.layers.fft.cost import fft_is_faster
 from scalecnn.layers.fft.plan import next_fast_len
 
-__all__ = ["CONV_METHODS", "AutoConv3d", "conv_nd", "fft_conv"]
+__all__ = ["CONV_METHODS", "AutoConv3d", "check_conv_method", "conv_nd", "fft_conv"]
 
 CONV_METHODS = ("auto", "direct", "fft")
+
+
+def check_conv_method(method: str) -> str:
+    """``method`` if it is one of :data:`CONV_METHODS`; a ``ValueError`` otherwise."""
+    if method not in CONV_METHODS:
+        raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+    return method
 
 
 def _as_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
@@ -185,8 +192,7 @@ def conv_nd(
     Shapes as ``F.conv2d``/``F.conv3d``: ``(B, C, *N)``, ``(O, C/groups, *K)`` →
     ``(B, O, *(N + 2·padding − K + 1))``.
     """
-    if method not in CONV_METHODS:
-        raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+    check_conv_method(method)
     if method == "fft" or (method == "auto" and fft_is_faster(x, weight)):
         return fft_conv(x, weight, bias, padding, groups)
     direct = F.conv3d if x.dim() == 5 else F.conv2d
@@ -206,8 +212,7 @@ class AutoConv3d(nn.Conv3d):
 
     def __init__(self, *args: object, method: str = "auto", **kwargs: object) -> None:
         super().__init__(*args, **kwargs)
-        if method not in CONV_METHODS:
-            raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
+        check_conv_method(method)
         unsupported = (
             self.stride != (1, 1, 1)
             or self.dilation != (1, 1, 1)

@@ -1,0 +1,39 @@
+"""``scalecnn train`` in a subprocess, for the tests that kill a run part-way
+(tests/test_training.py, tests/test_atomic.py): the standard CNN, evaluation 4, on the
+CPU, and the environment that makes such a run SIGKILL itself after an epoch."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from scalecnn.training import KILL_HOOK_ENV
+
+
+def train_command(data: Path, out: Path, *options: str) -> list[str]:
+    """The command line that trains the standard CNN on the STIR file ``data`` (evaluation
+    4) on the CPU into ``out``, with further ``options`` such as ``--max-epochs``."""
+    return [
+        sys.executable,
+        "-m",
+        "scalecnn.cli",
+        "train",
+        "--model",
+        "standard",
+        "--data",
+        str(data),
+        "--evaluation",
+        "4",
+        *options,
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
+
+
+def kill_after_epoch_env(epoch: int) -> dict[str, str]:
+    """This process's environment plus the hook that kills a training run with SIGKILL
+    right after the checkpoint of ``epoch`` is written."""
+    return dict(os.environ, **{KILL_HOOK_ENV: str(epoch)})
