@@ -18,6 +18,7 @@ from scalecnn import plots
 from scalecnn.plots import style
 from scalecnn.plots.common import SIZE_COLUMNS
 from scalecnn.plots.tables import latex_note
+from scalecnn.study import PAPER_MODELS
 
 MODELS = ["standard", "pixel_pool", "my_model"]  # my_model: a user-registered model
 DATASETS = ["emoji", "mnist"]
@@ -426,7 +427,7 @@ def test_paper_resources():
     summary = plots.load_paper_summary()
     gen = plots.load_paper_generalization()
     assert len(summary) == len(gen) == 4 * 11 * 4
-    assert set(summary["model"]) == set(style.PAPER_MODELS)
+    assert set(summary["model"]) == set(PAPER_MODELS)
     assert {f"s{s}" for s in range(17, 65)} <= set(gen.columns)
 
 

@@ -65,6 +65,19 @@ def _protocol(**changes):
             {"selection_seeds": 2, "paper_lr_models": ["standard"]},
             ["learning rate selected from 2 seeds"],
         ),
+        # the paper's rates for its models; models the paper lacks selected from 3 seeds
+        (
+            {
+                "models": ["standard", "gaussder", "riesz"],
+                "selection_seeds": 3,
+                "paper_lr_models": ["standard"],
+            },
+            [],
+        ),
+        (
+            {"models": ["standard", "gaussder"], "selection_seeds": 3, "paper_lr_models": []},
+            ["learning rate selected from 3 seeds"],
+        ),
     ],
 )
 def test_each_difference(changes, expected):

@@ -20,6 +20,8 @@ from collections.abc import Mapping, Sequence
 from functools import cache
 from typing import Any
 
+from scalecnn.study import PAPER_MODELS
+
 PAPER_PROTOCOL: dict[str, Any] = {
     "max_epochs": 200,
     "patience": 10,
@@ -68,12 +70,16 @@ def _plural(n: int, word: str) -> str:
 
 
 def _selected_models(protocol: Mapping[str, Any]) -> list[str]:
-    """The models whose learning rate is selected by training (not taken from the paper)."""
+    """The models whose learning rate is selected by training (not taken from the paper),
+    of those the paper has: a model the paper lacks (gaussder, riesz, a plugin) has no
+    protocol of the paper to differ from, so how its rate is chosen does not decide
+    whether the study reproduces the paper."""
     paper_lr = protocol.get("paper_lr_models", [])
     if paper_lr == "all":
         return []
     # without "models", assume some model's rate is selected
-    return [m for m in protocol.get("models", ["?"]) if m not in set(paper_lr)]
+    models = protocol.get("models", ["?"])
+    return [m for m in models if m not in set(paper_lr) and (m in PAPER_MODELS or m == "?")]
 
 
 def protocol_differences(protocol: Mapping[str, Any]) -> list[str]:
