@@ -11,7 +11,8 @@ torch.manual_seed(0)
 
 
 def reference_siconv(x, weights, bias, num_scales, mode, padding):
-    """Obviously-correct per-scale loop written from the spec, independent of the package."""
+    """Obviously-correct per-scale loop written from the definition in docs/models.md,
+    independent of the package."""
     k = weights.shape[-1]
     outs = []
     for i in range(num_scales):
@@ -45,7 +46,8 @@ def area_loop(k, t):
     return a
 
 
-# Hand-computed for k = 3 → t = 5: rows i = 0..4 (see the spec's area rule).
+# Hand-computed for k = 3 → t = 5: rows i = 0..4 (the area rule in the docstring of
+# scalecnn.layers.interpolation.area_matrix_1d).
 HAND_AREA = {
     (3, 5): [
         [1.0, 0.0, 0.0],
