@@ -1,10 +1,10 @@
 """Cross-correlation (``F.conv2d`` / ``F.conv3d``) computed in the frequency domain.
 
 :func:`fft_conv` gives what ``F.conv2d`` or ``F.conv3d`` give for stride 1, no
-dilation, zero padding and any number of groups, with the same gradients (it is
-built from differentiable ``torch.fft`` operations and batched complex
-matrix products, so autograd derives the backward). :func:`conv_nd` picks the
-direct or the FFT path by shape and device
+dilation, zero padding and any number of groups, with the same gradients
+(``torch.fft`` transforms, differentiated by autograd, around the chunked channel
+mixing of :mod:`scalecnn.layers.fft.mixing`, which has its own backward).
+:func:`conv_nd` picks the direct or the FFT path by shape and device
 (:func:`~scalecnn.layers.fft.cost.fft_is_faster`); the baselines with large
 kernels (conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and
 disco, Xu's 11×11 columns) call it.
@@ -13,9 +13,11 @@ Per spatial dimension of size ``N`` with zero padding ``p`` one FFT length
 ``L ≥ N + p`` (2·3·5-smooth) keeps circular wrap-around on zeros. The input and
 the kernel (shifted by ``−p``, conjugated) are transformed by ``rfft2`` over the
 last two dimensions and, for 3-D inputs, by a complex DFT matrix product along
-the leading one; per frequency and group one complex matrix product
-``(B, C/g) @ (C/g, O/g)`` runs as one batched matmul; the inverse transforms,
-the crop to ``N + 2p − K + 1`` and the bias follow. Costs and measurements:
+the leading one (torch's FFT along that dimension is slower, and ``rfftn`` over
+all three was 1.5× slower at conv3d's shape); per frequency and group one complex
+matrix product ``(B, C/g) @ (C/g, O/g)`` mixes the channels; the inverse
+transforms (along the leading dimension for the kept outputs only), the crop to
+``N + 2p − K + 1`` and the bias follow. Costs and measurements:
 ``docs/fft_path.md``.
 """
 
@@ -29,6 +31,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalecnn.layers.fft.cost import fft_is_faster
+from scalecnn.layers.fft.mixing import spectral_mix
 from scalecnn.layers.fft.plan import next_fast_len
 
 __all__ = ["CONV_METHODS", "AutoConv3d", "check_conv_method", "conv_nd", "fft_conv"]
@@ -90,14 +93,6 @@ def _place_kernel(
     return placed
 
 
-def _group_major(t: torch.Tensor, groups: int) -> torch.Tensor:
-    """``(F, R, groups·c)`` → ``(groups·F, R, c)`` (the batched-matmul layout of groups)."""
-    if groups == 1:
-        return t
-    f, r, gc = t.shape
-    return t.reshape(f, r, groups, gc // groups).permute(2, 0, 1, 3).reshape(-1, r, gc // groups)
-
-
 def _check(x: torch.Tensor, weight: torch.Tensor, groups: int) -> None:
     dims = x.dim() - 2
     if dims not in (2, 3) or weight.dim() != dims + 2:
@@ -146,33 +141,25 @@ def fft_conv(
     l1, l2 = lengths[-2:]
     f2 = l2 // 2 + 1
     plane = l1 * f2  # frequencies of the last two dimensions (rfft2)
-
-    # spectra over the last two dimensions, then (3-D) the leading one by DFT matmuls,
-    # laid out frequency-major: x (F, B, C), kernel (F, C/g, O)
+    # spectra over the last two dimensions, then (3-D) the leading one by DFT matrix
+    # products (batched over the channels, so no transposes), channel-major
     xs = torch.fft.rfft2(x.to(work), s=(l1, l2))  # (B, C, [N0,] L1, f2)
     ws = torch.fft.rfft2(_place_kernel(weight.to(work), lengths, padding)).conj()
-    if dims == 2:
-        xm = xs.reshape(b, c, plane).permute(2, 0, 1)
-        wm = ws.reshape(o, cg, plane).permute(2, 1, 0)
+    if dims == 2:  # kernel spectra frequency-major: (plane, O, C/g)
+        ws = ws.reshape(o, cg, plane).permute(2, 0, 1).contiguous()
     else:
         fwd, ker, inv = _leading_dfts(
             sizes[0], kernel[0], padding[0], lengths[0], out[0], xs.dtype, x.device
         )
-        xt = xs.reshape(b * c, sizes[0], plane).permute(1, 2, 0).reshape(sizes[0], -1)
-        xm = (fwd @ xt).view(lengths[0] * plane, b, c)
-        # (K0, F, C/g, O) before the leading DFT: the transposes act on K0 < L0 rows
-        wt = ws.reshape(o, cg, kernel[0], plane).permute(2, 3, 1, 0).reshape(kernel[0], -1)
-        wm = (ker @ wt).view(lengths[0] * plane, cg, o)
-    nfreq = xm.shape[0]
-    ym = torch.bmm(_group_major(xm, groups).contiguous(), _group_major(wm, groups).contiguous())
-    if groups > 1:  # (g·F, B, O/g) → (F, B, O)
-        ym = ym.reshape(groups, nfreq, b, o // groups).permute(1, 2, 0, 3).reshape(nfreq, b, o)
+        xs = fwd @ xs.reshape(b * c, sizes[0], plane)  # (B·C, L0, plane)
+        # (K0, plane, O, C/g) before the leading DFT: the transpose acts on K0 < L0 rows
+        wt = ws.reshape(o, cg, kernel[0], plane).permute(2, 3, 0, 1).reshape(kernel[0], -1)
+        ws = (ker @ wt).view(-1, o, cg)  # (L0·plane, O, C/g)
+    ys = spectral_mix(xs.reshape(b, c, -1), ws, groups)
     if dims == 3:  # inverse DFT along the leading dimension, kept outputs only
-        ym = inv @ ym.reshape(lengths[0], -1)
-    ys = ym.reshape(-1, l1, f2, b, o).permute(3, 4, 0, 1, 2)  # (B, O, lead, L1, f2)
-    if dims == 2:
-        ys = ys.squeeze(2)
-    y = torch.fft.irfft2(ys, s=(l1, l2))[..., : out[-2], : out[-1]]
+        ys = inv @ ys.view(b * o, lengths[0], plane)  # (B·O, M0, plane)
+    y = torch.fft.irfft2(ys.view(b, o, *out[:-2], l1, f2), s=(l1, l2))
+    y = y[..., : out[-2], : out[-1]]
     if bias is not None:
         y = y + bias.to(work).view(-1, *(1,) * dims)
     return y.to(dtype)
