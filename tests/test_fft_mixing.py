@@ -12,12 +12,12 @@ from scalecnn.layers.fft.mixing import spectral_mix
 
 
 def _einsum_mix(x: torch.Tensor, w: torch.Tensor, groups: int) -> torch.Tensor:
-    """The definition, one group at a time: y[b, o, f] = Σ_c x[b, c, f] · w[f, o, c]."""
+    """The definition, one group at a time: y[b, o, f] = Σ_c x[b, c, f] · w[f, c, o]."""
     b, c, n = x.shape
-    o = w.shape[1]
+    o = w.shape[2]
     xg = x.view(b, groups, c // groups, n)
-    wg = w.view(n, groups, o // groups, c // groups)
-    return torch.einsum("bgcf,fgoc->bgof", xg, wg).reshape(b, o, n)
+    wg = w.view(n, c // groups, groups, o // groups)
+    return torch.einsum("bgcf,fcgo->bgof", xg, wg).reshape(b, o, n)
 
 
 def _complex(*shape: int, seed: int) -> torch.Tensor:
@@ -29,7 +29,7 @@ def _complex(*shape: int, seed: int) -> torch.Tensor:
 def test_spectral_mix_matches_its_definition_across_many_chunks(groups, monkeypatch):
     # 53 frequencies in chunks of 4 (the last one short): every chunk boundary is crossed
     monkeypatch.setattr(mixing, "_chunk_len", lambda *args: 4)
-    x, w = _complex(3, 6, 53, seed=0), _complex(53, 12, 6 // groups, seed=1)
+    x, w = _complex(3, 6, 53, seed=0), _complex(53, 6 // groups, 12, seed=1)
     x.requires_grad_(), w.requires_grad_()
     y, expected = spectral_mix(x, w, groups), _einsum_mix(x, w, groups)
     assert y.shape == (3, 12, 53)
@@ -42,13 +42,13 @@ def test_spectral_mix_matches_its_definition_across_many_chunks(groups, monkeypa
 
 
 def test_spectral_mix_passes_gradcheck():
-    x, w = _complex(2, 4, 7, seed=3), _complex(7, 6, 2, seed=4)
+    x, w = _complex(2, 4, 7, seed=3), _complex(7, 2, 6, seed=4)
     x.requires_grad_(), w.requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: spectral_mix(a, b, 2), (x, w))
 
 
 def test_spectral_mix_skips_gradients_nobody_needs():
-    x, w = _complex(2, 4, 5, seed=5).requires_grad_(), _complex(5, 3, 4, seed=6)
+    x, w = _complex(2, 4, 5, seed=5).requires_grad_(), _complex(5, 4, 3, seed=6)
     (gx,) = torch.autograd.grad(spectral_mix(x, w).abs().sum(), (x,))
     assert gx.shape == x.shape and w.grad is None
 
