@@ -267,7 +267,11 @@ def test_object_arrays_are_rejected_without_pickle(tmp_path: Path) -> None:
         validate_stir_file(path)
 
 
-def test_arrays_are_decompressed_lazily_and_once(hand_file: Path, monkeypatch) -> None:
+def _count_npz_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record, from now on, the name of every array read from an ``.npz`` file.
+
+    Returns the list that ``NpzFile.__getitem__`` appends each key to.
+    """
     reads: list[str] = []
     original = np.lib.npyio.NpzFile.__getitem__
 
@@ -276,6 +280,11 @@ def test_arrays_are_decompressed_lazily_and_once(hand_file: Path, monkeypatch) -
         return original(self, key)
 
     monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", counting)
+    return reads
+
+
+def test_arrays_are_decompressed_lazily_and_once(hand_file: Path, monkeypatch) -> None:
+    reads = _count_npz_reads(monkeypatch)
     ds = STIRDataset(hand_file)
     assert reads == []
     ds.get_latents("train", [20, 21])
@@ -290,14 +299,7 @@ def test_arrays_are_decompressed_lazily_and_once(hand_file: Path, monkeypatch) -
 
 
 def test_validate_does_not_decompress_images(hand_file: Path, monkeypatch) -> None:
-    reads: list[str] = []
-    original = np.lib.npyio.NpzFile.__getitem__
-
-    def counting(self, key):
-        reads.append(key)
-        return original(self, key)
-
-    monkeypatch.setattr(np.lib.npyio.NpzFile, "__getitem__", counting)
+    reads = _count_npz_reads(monkeypatch)
     info = validate_stir_file(hand_file)
     assert (info.classes, info.instances, info.channels) == (N_CLASSES, N_INST, 1)
     assert "imgs" not in reads

@@ -121,34 +121,36 @@ def paper_summary() -> pd.DataFrame:
     )
 
 
+def _sizes_and_labels(n_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Object size and label of each image ``(48·n_classes,)``: sizes 17…64, each once per class."""
+    return np.repeat(np.arange(17, 65), n_classes), np.tile(np.arange(n_classes), 48)
+
+
+def _indices(pool: np.ndarray, sizes: np.ndarray, labels: np.ndarray) -> dict[str, np.ndarray]:
+    """The arrays of an indices file with ``pool`` ``(N, ...)`` as both layers' indices."""
+    return {
+        "pool1": pool,
+        "pool2": pool,
+        "sizes": sizes,
+        "labels": labels,
+        "kernel_size": np.array(7),
+    }
+
+
 def _slice_indices(n_classes=3, n_channels=32, n_scales=4):
-    sizes = np.repeat(np.arange(17, 65), n_classes)
-    labels = np.tile(np.arange(n_classes), 48)
+    sizes, labels = _sizes_and_labels(n_classes)
     rng = np.random.default_rng(2)
     pool = rng.integers(0, n_scales, size=(sizes.size, n_channels)).astype(np.uint8)
     pool[:, 0] = np.clip((sizes - 17) // 12, 0, n_scales - 1)  # channel 0: perfect growth
     pool[:, 1] = 0  # channel 1: constant, r undefined
-    return {
-        "pool1": pool,
-        "pool2": pool,
-        "sizes": sizes,
-        "labels": labels,
-        "kernel_size": np.array(7),
-    }
+    return _indices(pool, sizes, labels)
 
 
 def _pixel_indices(n_classes=2, n_channels=8, hw=6):
-    sizes = np.repeat(np.arange(17, 65), n_classes)
-    labels = np.tile(np.arange(n_classes), 48)
+    sizes, labels = _sizes_and_labels(n_classes)
     rng = np.random.default_rng(3)
     pool = rng.integers(0, 4, size=(sizes.size, n_channels, hw, hw)).astype(np.uint8)
-    return {
-        "pool1": pool,
-        "pool2": pool,
-        "sizes": sizes,
-        "labels": labels,
-        "kernel_size": np.array(7),
-    }
+    return _indices(pool, sizes, labels)
 
 
 def _assert_saved(fig, tmp_path, name):

@@ -4,11 +4,10 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
-from wfutil import SNAKEFILE, snakemake, tiny_study
+from wfutil import snakemake, snakemake_command, tiny_study
 
 from scalecnn.training import CHECKPOINT_NAME, KILL_HOOK_ENV
 
@@ -56,19 +55,7 @@ def _same_weights(a, b):
 
 def test_second_invocation_on_the_same_directory_is_refused(tmp_path):
     cfg = tiny_study(tmp_path, max_epochs=200, patience=200)
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        str(SNAKEFILE),
-        "--directory",
-        str(tmp_path),
-        "--cores",
-        "1",
-        "--configfile",
-        str(cfg),
-    ]
+    cmd = snakemake_command(tmp_path, "--cores", "1", "--configfile", cfg)
     first = subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )

@@ -9,9 +9,9 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEFILE = REPO / "Snakefile"
 
 
-def snakemake(workdir, *args, check=True, timeout=1800):
-    """Run snakemake on the repository's Snakefile inside ``workdir``."""
-    cmd = [
+def snakemake_command(workdir: str | Path, *args: object) -> list[str]:
+    """The command line that runs snakemake on the repository's Snakefile inside ``workdir``."""
+    return [
         sys.executable,
         "-m",
         "snakemake",
@@ -21,6 +21,11 @@ def snakemake(workdir, *args, check=True, timeout=1800):
         str(workdir),
         *map(str, args),
     ]
+
+
+def snakemake(workdir, *args, check=True, timeout=1800):
+    """Run snakemake on the repository's Snakefile inside ``workdir``."""
+    cmd = snakemake_command(workdir, *args)
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

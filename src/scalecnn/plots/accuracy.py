@@ -20,6 +20,7 @@ from scalecnn.plots.common import (
     add_note,
     excluded_note,
     mark_no_ok_runs,
+    note_run_counts,
     prepare,
     run_counts,
     subset,
@@ -216,21 +217,7 @@ def plot_accuracy_boxes(
                     )
                 else:
                     mark_no_ok_runs(ax)
-                if (data, evaluation) in counts.index:
-                    n_ok, n_exc = counts.loc[(data, evaluation), ["n_ok", "n_excluded"]]
-                    note = f"n={int(n_ok)}" + (f", {int(n_exc)} excl." if n_exc else "")
-                else:
-                    note = "n=0"
-                ax.text(
-                    0.99,
-                    0.02,
-                    note,
-                    ha="right",
-                    va="bottom",
-                    fontsize=6,
-                    transform=ax.transAxes,
-                    color="#555555",
-                )
+                note_run_counts(ax, counts, data, evaluation, missing="n=0")
                 ax.set_xlabel("")
                 ax.set_ylabel(f"{style.data_label(data)}\ntest acc. [%]" if ci == 0 else "")
                 if ri == 0:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 
 from scalecnn.atomic import save_figure
 from scalecnn.plots import style
-from scalecnn.study import ALL_SIZES, format_lr
+from scalecnn.study import ALL_SIZES, TRAIN_SIZE_RANGES, format_lr
 
 CONFIG_KEYS = ["data", "model", "evaluation"]
 RUN_KEYS = ["data", "model", "evaluation", "lr", "seed"]
@@ -279,6 +279,67 @@ def label_size_grid_panel(
         ax.set_xlabel("Object size [px]")
     ax.set_xlim(17, 64)
     ax.set_ylim(0, 100)
+
+
+def shade_training_sizes(ax: Axes, evaluation: int) -> None:
+    """Shade the training object sizes of ``evaluation`` on an axis over object size."""
+    lo, hi = TRAIN_SIZE_RANGES.get(int(evaluation), (None, None))
+    if lo is not None:
+        ax.axvspan(lo - 0.5, hi + 0.5, color="#e8e8e8", zorder=0, lw=0)
+
+
+def draw_size_grid(
+    fig: Figure,
+    rows: Sequence[str],
+    cols: Sequence[int],
+    draw_panel: Callable[[Axes, str, int], None],
+) -> None:
+    """Fill ``fig`` with a dataset (``rows``) × evaluation (``cols``) grid over object size.
+
+    Each panel (shared x and y axes) gets the training sizes shaded
+    (:func:`shade_training_sizes`), then ``draw_panel(ax, data, evaluation)``,
+    then its titles, labels and limits (:func:`label_size_grid_panel`).
+    """
+    axes = fig.subplots(len(rows), len(cols), sharex=True, sharey=True, squeeze=False)
+    for ri, data in enumerate(rows):
+        for ci, evaluation in enumerate(cols):
+            ax = axes[ri, ci]
+            shade_training_sizes(ax, evaluation)
+            draw_panel(ax, data, evaluation)
+            label_size_grid_panel(ax, ri, ci, len(rows), data, evaluation)
+
+
+def note_run_counts(
+    ax: Axes,
+    counts: pd.DataFrame,
+    data: str,
+    evaluation: int,
+    *,
+    missing: str | None = None,
+) -> None:
+    """Write a panel's run counts small in its lower right corner.
+
+    ``counts`` is :func:`run_counts` over ``["data", "evaluation"]``, indexed by
+    both. The note is ``n=<ok>``, plus ``, <excluded> excl.`` if any run is
+    excluded; a panel without a row in ``counts`` gets ``missing`` (nothing if None).
+    """
+    if (data, evaluation) in counts.index:
+        n_ok, n_exc = counts.loc[(data, evaluation), ["n_ok", "n_excluded"]]
+        note = f"n={int(n_ok)}" + (f", {int(n_exc)} excl." if n_exc else "")
+    elif missing is not None:
+        note = missing
+    else:
+        return
+    ax.text(
+        0.99,
+        0.02,
+        note,
+        ha="right",
+        va="bottom",
+        fontsize=6,
+        transform=ax.transAxes,
+        color="#555555",
+    )
 
 
 def add_note(fig: Figure, text: str) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -29,14 +30,14 @@ from scalecnn.plots.common import (
     OK,
     SIZE_COLUMNS,
     add_note,
+    draw_size_grid,
     excluded_note,
-    label_size_grid_panel,
     normalise,
     prepare,
     run_counts,
     subset,
 )
-from scalecnn.plots.generalization import _means, _shade_training, prepare_generalization
+from scalecnn.plots.generalization import _means, prepare_generalization
 from scalecnn.plots.paper import load_paper_generalization, load_paper_summary
 from scalecnn.protocol import NOT_A_REPRODUCTION, protocol_note
 from scalecnn.study import ALL_SIZES
@@ -299,39 +300,35 @@ def plot_compare_generalization(
     models = style.model_order(frame["model"])
     means = _means(frame)
     sizes = np.array(ALL_SIZES)
+
+    def draw_panel(ax: Axes, data: str, evaluation: int) -> None:
+        for model in models:
+            color = style.model_color(model)
+            ours = means[
+                (means["data"] == data)
+                & (means["model"] == model)
+                & (means["evaluation"] == evaluation)
+            ]
+            if not ours.empty and ours["n_ok"].iloc[0] > 0:
+                ax.plot(sizes, ours[SIZE_COLUMNS].iloc[0].to_numpy(float), color=color, lw=1.1)
+            theirs = paper[
+                (paper["data"] == data)
+                & (paper["model"] == model)
+                & (paper["evaluation"] == evaluation)
+            ]
+            if not ours.empty and not theirs.empty:
+                ax.plot(
+                    sizes,
+                    theirs[SIZE_COLUMNS].iloc[0].to_numpy(float),
+                    color=color,
+                    lw=0.9,
+                    ls="--",
+                    alpha=0.8,
+                )
+
     with style.style_context():
         fig = Figure(figsize=(2.2 * len(cols) + 0.5, 1.9 * len(rows) + 1.0), layout="constrained")
-        axes = fig.subplots(len(rows), len(cols), sharex=True, sharey=True, squeeze=False)
-        for ri, data in enumerate(rows):
-            for ci, evaluation in enumerate(cols):
-                ax = axes[ri, ci]
-                _shade_training(ax, evaluation)
-                for model in models:
-                    color = style.model_color(model)
-                    ours = means[
-                        (means["data"] == data)
-                        & (means["model"] == model)
-                        & (means["evaluation"] == evaluation)
-                    ]
-                    if not ours.empty and ours["n_ok"].iloc[0] > 0:
-                        ax.plot(
-                            sizes, ours[SIZE_COLUMNS].iloc[0].to_numpy(float), color=color, lw=1.1
-                        )
-                    theirs = paper[
-                        (paper["data"] == data)
-                        & (paper["model"] == model)
-                        & (paper["evaluation"] == evaluation)
-                    ]
-                    if not ours.empty and not theirs.empty:
-                        ax.plot(
-                            sizes,
-                            theirs[SIZE_COLUMNS].iloc[0].to_numpy(float),
-                            color=color,
-                            lw=0.9,
-                            ls="--",
-                            alpha=0.8,
-                        )
-                label_size_grid_panel(ax, ri, ci, len(rows), data, evaluation)
+        draw_size_grid(fig, rows, cols, draw_panel)
         handles = [
             Line2D([], [], color=style.model_color(m), label=style.model_label(m)) for m in models
         ]

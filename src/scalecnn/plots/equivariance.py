@@ -21,6 +21,7 @@ from scalecnn.plots.common import (
     add_note,
     excluded_note,
     mark_no_ok_runs,
+    note_run_counts,
     prepare,
     run_counts,
     subset,
@@ -157,19 +158,7 @@ def plot_equivariance_grid(
                     _scatter(ax, cell, models, column, logx, size=5)
                 else:
                     mark_no_ok_runs(ax)
-                if (data, evaluation) in counts.index:
-                    n_ok, n_exc = counts.loc[(data, evaluation), ["n_ok", "n_excluded"]]
-                    txt = f"n={int(n_ok)}" + (f", {int(n_exc)} excl." if n_exc else "")
-                    ax.text(
-                        0.99,
-                        0.02,
-                        txt,
-                        ha="right",
-                        va="bottom",
-                        fontsize=6,
-                        transform=ax.transAxes,
-                        color="#555555",
-                    )
+                note_run_counts(ax, counts, data, evaluation)
                 if ri == 0:
                     ax.set_title(style.eval_label(evaluation))
                 if ci == 0:

@@ -21,14 +21,15 @@ from scalecnn.plots.common import (
     OK,
     SIZE_COLUMNS,
     add_note,
+    draw_size_grid,
     excluded_note,
-    label_size_grid_panel,
     mark_no_ok_runs,
     prepare,
     run_counts,
+    shade_training_sizes,
     subset,
 )
-from scalecnn.study import ALL_SIZES, TRAIN_SIZE_RANGES
+from scalecnn.study import ALL_SIZES
 
 FIG5_DATA = "mnist"
 FIG5_EVALUATIONS: tuple[int, ...] = (1, 2, 3)
@@ -64,12 +65,6 @@ def _means(frame: pd.DataFrame) -> pd.DataFrame:
     ok = frame[frame[OK]]
     means = (ok.groupby(CONFIG_KEYS, observed=True)[SIZE_COLUMNS].mean() * 100.0).reset_index()
     return counts.merge(means, on=CONFIG_KEYS, how="left")
-
-
-def _shade_training(ax: Axes, evaluation: int) -> None:
-    lo, hi = TRAIN_SIZE_RANGES.get(int(evaluation), (None, None))
-    if lo is not None:
-        ax.axvspan(lo - 0.5, hi + 0.5, color="#e8e8e8", zorder=0, lw=0)
 
 
 def _draw_panel(ax: Axes, means: pd.DataFrame, models: Sequence[str], **kwargs) -> None:
@@ -119,7 +114,7 @@ def plot_generalization(
         fig = Figure(figsize=(2.5 * len(evals) + 0.4, 2.8), layout="constrained")
         axes = fig.subplots(1, len(evals), sharey=True, squeeze=False)[0]
         for ax, evaluation in zip(axes, evals, strict=True):
-            _shade_training(ax, evaluation)
+            shade_training_sizes(ax, evaluation)
             _draw_panel(ax, means[means["evaluation"] == int(evaluation)], models)
             ax.set_title(f"{style.data_label(data)}, {style.eval_label(evaluation)}")
             ax.set_xlabel("Object size [px]")
@@ -150,18 +145,15 @@ def plot_generalization_grid(
     models = style.model_order(frame["model"])
     means = _means(frame)
 
+    def draw_panel(ax: Axes, data: str, evaluation: int) -> None:
+        part = means[(means["data"] == data) & (means["evaluation"] == evaluation)]
+        if part.empty or not (part["n_ok"] > 0).any():
+            mark_no_ok_runs(ax)
+        _draw_panel(ax, part, models, lw=1.0)
+
     with style.style_context():
         fig = Figure(figsize=(2.1 * len(cols) + 0.5, 1.9 * len(rows) + 0.9), layout="constrained")
-        axes = fig.subplots(len(rows), len(cols), sharex=True, sharey=True, squeeze=False)
-        for ri, data in enumerate(rows):
-            for ci, evaluation in enumerate(cols):
-                ax = axes[ri, ci]
-                _shade_training(ax, evaluation)
-                part = means[(means["data"] == data) & (means["evaluation"] == evaluation)]
-                if part.empty or not (part["n_ok"] > 0).any():
-                    mark_no_ok_runs(ax)
-                _draw_panel(ax, part, models, lw=1.0)
-                label_size_grid_panel(ax, ri, ci, len(rows), data, evaluation)
+        draw_size_grid(fig, rows, cols, draw_panel)
         _model_legend(fig, models)
         add_note(fig, excluded_note(frame))
     return fig
