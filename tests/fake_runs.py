@@ -28,8 +28,10 @@ def fake_run(
     status: str = "ok",
     data: str = "emoji",
     evaluation: int = 2,
+    commit: str | None = None,
 ) -> Path:
-    """A finished run folder in the format the training writes (docs/formats.md)."""
+    """A finished run folder in the format the training writes (docs/formats.md);
+    ``commit`` as the training records it (``None``: a run older than that key)."""
     run = results / run_dir(data, model, evaluation, lr, seed)
     run.mkdir(parents=True)
     rng = np.random.default_rng(zlib.crc32(f"{model}{lr}{seed}".encode()))
@@ -77,6 +79,8 @@ def fake_run(
         "num_parameters": 1234,
         "history": {c: history[c].tolist() for c in HISTORY_COLUMNS},
     }
+    if commit is not None:
+        metrics["commit"] = commit
     history.to_csv(run / "history.csv", index=False)
     (run / "metrics.json").write_text(json.dumps(metrics, indent=2))
     (run / "model.pt").write_bytes(rng.bytes(256))
@@ -139,7 +143,7 @@ def fake_results(res: Path) -> Path:
     non-finite), and the runs.csv the workflow would write from the reported runs."""
     fake_run(res, "standard", 0.01, 1, epochs=3)
     fake_run(res, "standard", 0.001, 1, epochs=5)
-    fake_run(res, "standard", 0.001, 2, epochs=6)
+    fake_run(res, "standard", 0.001, 2, epochs=6, commit="c0ffee")
     fake_run(res, "hermite", 0.001, 1, epochs=4)
     fake_run(res, "hermite", 0.001, 2, epochs=2, status="nonfinite")
     fake_selection(res, "standard", 0.001)

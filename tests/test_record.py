@@ -2,12 +2,15 @@
 
 import os
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+import scalecnn
 from scalecnn.provenance import (
+    code_commit,
     cpu_model,
     git_commit,
     read_benchmarks,
@@ -15,7 +18,13 @@ from scalecnn.provenance import (
     wall_seconds,
 )
 from scalecnn.record import write_record
-from scalecnn.record_markdown import RecordInputs, findings, fmt_duration, render_record
+from scalecnn.record_markdown import (
+    RecordInputs,
+    findings,
+    fmt_duration,
+    render_record,
+    run_commits_line,
+)
 
 
 def _bench(root, rel, seconds, end):
@@ -79,6 +88,23 @@ def test_git_commit_marks_a_dirty_tree_but_not_the_record(tmp_path):
     (tmp_path / "a.txt").write_text("changed")
     assert git_commit(tmp_path) == head + "-dirty"
     assert git_commit(tmp_path / "nonexistent") == "unknown"
+
+
+def test_code_commit_is_that_of_this_checkout():
+    src = Path(scalecnn.__file__).resolve().parent
+    head = subprocess.run(
+        ["git", "-C", str(src), "rev-parse", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    if not head:
+        pytest.skip("scalecnn is not imported from a git checkout")
+    assert code_commit() in (head, head + "-dirty")
+
+
+def test_run_commits_line_counts_the_runs_of_every_table():
+    runs_a = pd.DataFrame({"commit": ["b2", "a1", "b2", None]})
+    runs_b = pd.DataFrame({"seed": [1, 2]})  # an older table without the column
+    line = run_commits_line({("emoji", 2): (None, runs_a), ("mnist", 1): (None, runs_b)})
+    assert line.endswith("`a1` (1 run), `b2` (2 runs), not recorded (3 runs)")
 
 
 def test_cpu_model_from_cpuinfo(tmp_path):

@@ -11,6 +11,7 @@ from scipy import stats
 from scalecnn.plots import style
 from scalecnn.plots.reproduction import plot_reproduction
 from scalecnn.reproduction import (
+    NOT_RECORDED,
     RUN_COLUMNS,
     VERDICT_COLUMNS,
     against_best_paper_model,
@@ -161,6 +162,9 @@ def test_reproduction_runs_table():
     assert table[["model", "seed"]].values.tolist() == [["standard", 1], ["xu", 1], ["xu", 2]]
     # train_seconds = mean epoch time 2 s × (10 + seed) epochs
     assert table["train_seconds"].tolist() == [22.0, 22.0, 24.0]
+    assert table["commit"].tolist() == [NOT_RECORDED] * 3  # metrics.json without the key
+    dated = runs.assign(commit=["abc", None, "def"])  # xu 2, standard 1, xu 1
+    assert reproduction_runs(dated)["commit"].tolist() == [NOT_RECORDED, "def", "abc"]
     mixed = pd.concat([runs, runs.assign(lr=0.01, seed=9)])
     with pytest.raises(ValueError, match="several"):
         reproduction_runs(mixed, "emoji", 2)

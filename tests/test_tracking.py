@@ -111,6 +111,10 @@ def test_sync_puts_every_run_with_params_metrics_curves_tags_and_artifacts(resul
         assert tags["scalecnn.sync"] == "complete"
         assert tags["scalecnn.run_dir"] == f"runs/{name}"
         assert tags["commit"]
+        # the code commit the training recorded (one faked run has one), else no such tag
+        assert tags.get("scalecnn.code_commit") == metrics.get("commit")
+        if "commit" in metrics:
+            assert tags["commit"] == metrics["commit"] == "c0ffee"
         chosen = name.startswith(("emoji/standard/eval2/lr0.001", "emoji/hermite"))
         assert tags["chosen_rate"] == str(chosen).lower()
         assert tags["lr_source"] == ("paper" if "hermite" in name else "selection")

@@ -15,6 +15,7 @@ import torch
 from train_cli import kill_after_epoch_env, train_command
 
 from scalecnn.atomic import atomic_path
+from scalecnn.provenance import code_commit
 from scalecnn.selection import choose_lr
 from scalecnn.signals import Stopped, abort_on_signals
 from scalecnn.training import (
@@ -68,6 +69,7 @@ def test_three_epoch_run_writes_all_outputs_and_is_bit_identical(tiny_stir, tmp_
     assert on_disk["epochs"] == 3 and on_disk["status"] == "ok"
     assert 0 <= on_disk["test_acc"] <= 100 and 0 <= on_disk["best_val_acc"] <= 100
     assert on_disk["params"]["model"] == "standard" and on_disk["params"]["lr"] == 1e-3
+    assert on_disk["commit"] == code_commit()  # the code this run used
     hist = pd.read_csv(tmp_path / "a" / "history.csv")
     assert list(hist.columns) == [
         "epoch",

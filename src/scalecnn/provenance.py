@@ -48,6 +48,12 @@ def git_commit(
     return head + ("-dirty" if status else "")
 
 
+def code_commit() -> str:
+    """:func:`git_commit` of the checkout this ``scalecnn`` package was imported from
+    (``"unknown"`` for an installed copy outside git): the code a run used."""
+    return git_commit(Path(__file__).resolve().parent, ignore=())
+
+
 def cpu_model(cpuinfo: PathLike = "/proc/cpuinfo") -> str:
     """The CPU's model name (from ``/proc/cpuinfo``, else :func:`platform.processor`)."""
     try:

@@ -35,6 +35,7 @@ from scalecnn.reproduction import (
     DIFFERS,
     INSUFFICIENT,
     NO_PAPER_VALUE,
+    NOT_RECORDED,
     against_best_paper_model,
     rank_correlation,
 )
@@ -195,6 +196,21 @@ class RecordInputs:
     notes_path: str = "docs/reproduction_notes.md"
 
 
+def run_commits_line(verdicts: Mapping[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame]]) -> str:
+    """``code of the runs: `abc123` (N runs), not recorded (M runs)`` over every per-run
+    table (column ``commit``; a table without it counts as not recorded)."""
+    counts: dict[str, int] = {}
+    for _, runs in verdicts.values():
+        col = runs["commit"] if "commit" in runs else pd.Series(NOT_RECORDED, index=runs.index)
+        for commit, n in col.fillna(NOT_RECORDED).astype(str).value_counts(sort=False).items():
+            counts[commit] = counts.get(commit, 0) + int(n)
+    parts = [
+        (c if c == NOT_RECORDED else f"`{c}`") + f" ({n} run{'s' if n != 1 else ''})"
+        for c, n in sorted(counts.items(), key=lambda kv: (kv[0] == NOT_RECORDED, kv[0]))
+    ]
+    return "- code of the runs (each run's `metrics.json`): " + (", ".join(parts) or "none")
+
+
 def _protocol_markdown(protocol: Mapping[str, Any]) -> str:
     seeds = paper_seeds()
     paper_lr = protocol.get("paper_lr_models", [])
@@ -259,6 +275,7 @@ def render_record(inp: RecordInputs) -> str:
     out += [
         f"- configuration: `{inp.configfile or 'unknown'}`",
         f"- git commit: `{inp.commit}`",
+        run_commits_line(inp.verdicts),
         f"- record generated: {inp.date}",
         f"- CPU: {inp.cpu}; {inp.cores if inp.cores else '?'} core(s)",
         f"- torch threads per training: {inp.threads if inp.threads else '?'} "

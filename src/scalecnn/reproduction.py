@@ -5,7 +5,7 @@ runs' ``metrics.json``) and the paper's published summary
 (``paper_runs_summary.csv``):
 
 * :func:`reproduction_runs` — one row per run: ``model, seed, lr, test_acc,
-  best_epoch, epochs, train_seconds, status``.
+  best_epoch, epochs, train_seconds, status, commit``.
 * :func:`verdict_table` — per model: our mean and sample standard deviation of
   the test accuracy over the ok seeds, the paper's mean, standard deviation and
   run count, ``diff = ours - paper`` and the p-value of a two-sided Welch t-test
@@ -69,6 +69,7 @@ RUN_COLUMNS = [
     "epochs",
     "train_seconds",
     "status",
+    "commit",
 ]
 
 
@@ -86,7 +87,9 @@ def reproduction_runs(
     Returns:
         Columns :data:`RUN_COLUMNS`, models in the paper's order then by seed;
         ``train_seconds`` is the summed training time of the epochs
-        (``train_time_mean * epochs``; validation and test not included).
+        (``train_time_mean * epochs``; validation and test not included);
+        ``commit`` the code the run used (:data:`NOT_RECORDED` for runs older than
+        that key of ``metrics.json``).
 
     Raises:
         ValueError: nothing left, several (data, evaluation) left, or a model with
@@ -122,11 +125,23 @@ def reproduction_runs(
             "epochs": frame["epochs"],
             "train_seconds": pd.to_numeric(frame["train_time_mean"], errors="coerce") * epochs,
             "status": frame["status"].fillna("ok").astype(str),
+            "commit": _commits(frame),
         }
     )
     rank = {m: i for i, m in enumerate(style.model_order(out["model"]))}
     out = out.assign(_r=out["model"].map(rank)).sort_values(["_r", "seed"], kind="stable")
     return out.drop(columns="_r").reset_index(drop=True)[RUN_COLUMNS]
+
+
+NOT_RECORDED = "not recorded"
+"""``commit`` of a run whose ``metrics.json`` predates the key."""
+
+
+def _commits(frame: pd.DataFrame) -> pd.Series:
+    """The code commit of each run (``commit`` column), :data:`NOT_RECORDED` where absent."""
+    if "commit" not in frame:
+        return pd.Series(NOT_RECORDED, index=frame.index)
+    return frame["commit"].fillna(NOT_RECORDED).astype(str)
 
 
 def _ok(runs: pd.DataFrame) -> pd.Series:

@@ -49,6 +49,7 @@ import pandas as pd
 from scalecnn.aggregate import RUN_METRIC_COLUMNS, runs_frame
 from scalecnn.provenance import git_commit
 from scalecnn.tracking_runs import (
+    TAG_CODE_COMMIT,
     LocalRun,
     find_runs,
     read_run,
@@ -342,7 +343,10 @@ def read_runs_table(
                 "interpolation": params["interpolation"],
                 "status": tags.get("status"),
             }
+            row["commit"] = tags.get(TAG_CODE_COMMIT)
             for key in RUN_METRIC_COLUMNS[1:]:
+                if key == "commit":
+                    continue
                 value = metrics.get(key)
                 if value is not None and key in INTEGER_METRICS:
                     value = int(value)

@@ -173,6 +173,10 @@ def run_params(run: LocalRun) -> dict[str, str]:
     return {k: _param_value(v) for k, v in values.items() if v is not None}
 
 
+TAG_CODE_COMMIT = "scalecnn.code_commit"
+"""Tag with ``metrics.json``'s ``commit`` (absent for runs older than that key)."""
+
+
 def run_tags(run: LocalRun, commit: str) -> dict[str, str]:
     """Tags of a run besides the sync bookkeeping ones."""
     tags = {
@@ -184,6 +188,8 @@ def run_tags(run: LocalRun, commit: str) -> dict[str, str]:
     }
     if run.metrics.get("message"):
         tags["message"] = str(run.metrics["message"])
+    if run.metrics.get("commit"):  # the code the run used, as recorded by the training
+        tags[TAG_CODE_COMMIT] = str(run.metrics["commit"])
     return tags
 
 

@@ -60,6 +60,7 @@ from scalecnn.epochs import (
     evaluate_split,
     train_epoch,
 )
+from scalecnn.provenance import code_commit
 from scalecnn.signals import StopRequest, stop_requests
 from scalecnn.study import EVAL_BATCH_SIZE
 
@@ -335,6 +336,7 @@ def _finish(
         "train_time_last_epoch": times[-1] if times else None,
         "train_time_mean": float(np.mean(times)) if times else None,
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        "commit": code_commit(),
         "history": {col: history[col].tolist() for col in HISTORY_COLUMNS},
     }
     atomic.save_torch(out / "model.pt", state.best_state or model.state_dict())
