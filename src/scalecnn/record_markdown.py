@@ -38,6 +38,7 @@ from scalecnn.reproduction import (
     NOT_RECORDED,
     against_best_paper_model,
     rank_correlation,
+    run_commits,
 )
 
 
@@ -201,8 +202,7 @@ def run_commits_line(verdicts: Mapping[tuple[str, int], tuple[pd.DataFrame, pd.D
     table (column ``commit``; a table without it counts as not recorded)."""
     counts: dict[str, int] = {}
     for _, runs in verdicts.values():
-        col = runs["commit"] if "commit" in runs else pd.Series(NOT_RECORDED, index=runs.index)
-        for commit, n in col.fillna(NOT_RECORDED).astype(str).value_counts(sort=False).items():
+        for commit, n in run_commits(runs).value_counts(sort=False).items():
             counts[commit] = counts.get(commit, 0) + int(n)
     parts = [
         (c if c == NOT_RECORDED else f"`{c}`") + f" ({n} run{'s' if n != 1 else ''})"

@@ -125,7 +125,7 @@ def reproduction_runs(
             "epochs": frame["epochs"],
             "train_seconds": pd.to_numeric(frame["train_time_mean"], errors="coerce") * epochs,
             "status": frame["status"].fillna("ok").astype(str),
-            "commit": _commits(frame),
+            "commit": run_commits(frame),
         }
     )
     rank = {m: i for i, m in enumerate(style.model_order(out["model"]))}
@@ -137,7 +137,7 @@ NOT_RECORDED = "not recorded"
 """``commit`` of a run whose ``metrics.json`` predates the key."""
 
 
-def _commits(frame: pd.DataFrame) -> pd.Series:
+def run_commits(frame: pd.DataFrame) -> pd.Series:
     """The code commit of each run (``commit`` column), :data:`NOT_RECORDED` where absent."""
     if "commit" not in frame:
         return pd.Series(NOT_RECORDED, index=frame.index)
