@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalecnn.layers.fft import AutoConv3d, conv_nd, fft_conv, fft_is_faster
+from scalecnn.layers.fft.conv import _fft_lengths
 from scalecnn.layers.steerable import SESConv_H_H, SESConv_Z2_H
 from scalecnn.layers.xu import XuConv2d
 from scalecnn.models import build_model
@@ -36,6 +37,7 @@ CASES = [
     ((2, 1, 20, 20), (8, 1, 15, 15), 0, 1, False),  # steerable layer 1, scaled down
     ((2, 4, 9, 12, 11), (6, 4, 3, 5, 4), 0, 1, True),  # 3-D
     ((2, 4, 7, 8, 9), (6, 2, 3, 3, 5), (1, 2, 0), 2, True),  # 3-D, padding, groups
+    ((1, 3, 11, 6, 7), (4, 3, 3, 3, 3), (2, 1, 1), 1, True),  # leading DFT length 13 (prime)
 ]
 
 
@@ -61,6 +63,14 @@ def test_fft_conv_matches_direct_forward_and_backward(
     assert got[0].shape == expected[0].shape
     for g, e in zip(got, expected, strict=True):
         assert _rel_err(g, e) <= TOL
+
+
+def test_transform_lengths_round_only_the_fft_dimensions():
+    """The leading dimension's DFT is a matrix product: its length stays ``N + p``
+    (29 for conv3d's scales); the rfft2 dimensions round up to 2·3·5-smooth lengths."""
+    assert _fft_lengths((29, 58, 58), (7, 7, 7), (0, 0, 0)) == (29, 60, 60)
+    assert _fft_lengths((11, 6, 7), (3, 3, 3), (2, 1, 1)) == (13, 8, 8)
+    assert _fft_lengths((58, 58), (11, 11), (5, 5)) == (64, 64)
 
 
 def test_fft_conv_at_conv3d_shape_in_float64_is_exact():

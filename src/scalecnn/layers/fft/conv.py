@@ -10,7 +10,8 @@ kernels (conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite an
 disco, Xu's 11×11 columns) call it.
 
 Per spatial dimension of size ``N`` with zero padding ``p`` one FFT length
-``L ≥ N + p`` (2·3·5-smooth) keeps circular wrap-around on zeros. The input and
+``L ≥ N + p`` (2·3·5-smooth for the two FFT dimensions) keeps circular
+wrap-around on zeros. The input and
 the kernel (shifted by ``−p``, conjugated) are transformed by ``rfft2`` over the
 last two dimensions and, for 3-D inputs, by a complex DFT matrix product along
 the leading one (torch's FFT along that dimension is slower, and ``rfftn`` over
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -34,6 +36,7 @@ from torch import nn
 from scalecnn.layers.fft.cost import fft_is_faster
 from scalecnn.layers.fft.mixing import spectral_mix
 from scalecnn.layers.fft.plan import next_fast_len
+from scalecnn.layers.fft.sparse_grad import SparseAwareConv
 
 __all__ = ["CONV_METHODS", "AutoConv3d", "check_conv_method", "conv_nd", "fft_conv"]
 
@@ -59,10 +62,15 @@ def _as_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ..
 def _fft_lengths(
     sizes: Sequence[int], kernel: Sequence[int], padding: Sequence[int]
 ) -> tuple[int, ...]:
-    """FFT length per spatial dimension: the smallest 2·3·5-smooth ``L ≥ N + p, K``."""
-    return tuple(
-        next_fast_len(max(n + p, k)) for n, k, p in zip(sizes, kernel, padding, strict=True)
-    )
+    """Transform length per spatial dimension: the smallest ``L ≥ N + p, K``.
+
+    The last two dimensions go through ``rfft2`` and are rounded up to 2·3·5-smooth
+    lengths; a leading (third) dimension is transformed by a DFT matrix product, whose
+    cost is proportional to ``L``, so it keeps the smallest length (29, not 30, for
+    conv3d's scales).
+    """
+    needed = [max(n + p, k) for n, k, p in zip(sizes, kernel, padding, strict=True)]
+    return (*needed[:-2], *(next_fast_len(n) for n in needed[-2:]))
 
 
 def _leading_dfts(
@@ -143,6 +151,10 @@ def fft_conv(
 ) -> torch.Tensor:
     """``F.conv2d``/``F.conv3d(x, weight, bias, stride=1, padding, groups=groups)`` by FFT.
 
+    When a gradient is recorded, the backward takes the sparse route of
+    :mod:`~scalecnn.layers.fft.sparse_grad` where the output's gradient is sparse
+    (conv3d: a global maximum follows) and the FFT's backward otherwise.
+
     Args:
         x: ``(B, C, *N)`` with 2 or 3 spatial dimensions.
         weight: ``(O, C/groups, *K)``.
@@ -155,10 +167,25 @@ def fft_conv(
         computed in float32).
     """
     _check(x, weight, groups)
+    padding = _as_tuple(padding, x.dim() - 2, "padding")
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+        conv = partial(_fft_conv, padding=padding, groups=groups)
+        return SparseAwareConv.apply(x, weight, bias, padding, groups, conv)
+    return _fft_conv(x, weight, bias, padding, groups)
+
+
+def _fft_conv(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    padding: tuple[int, ...],
+    groups: int,
+) -> torch.Tensor:
+    """:func:`fft_conv` of checked arguments, differentiated by autograd."""
     dims = x.dim() - 2
     (b, c), (o, cg) = x.shape[:2], weight.shape[:2]
     sizes, kernel = tuple(x.shape[2:]), tuple(weight.shape[2:])
-    padding = _as_tuple(padding, dims, "padding")
     out = tuple(n + 2 * p - k + 1 for n, k, p in zip(sizes, kernel, padding, strict=True))
     if min(out) < 1:
         raise ValueError(f"kernel {kernel} with padding {padding} is larger than the input {sizes}")
