@@ -7,7 +7,9 @@ ScalePool, and the plain 2-D/3-D convolutions of the baselines.
 * :func:`siconv_scale_pool` — ``pool(conv(x))`` without the stacked scales
   (:mod:`~scalecnn.layers.fft.pool` and its ``pool_*`` modules);
 * :func:`fft_conv`, :func:`conv_nd`, :class:`AutoConv3d` — ``F.conv2d``/``F.conv3d``
-  by FFT (:mod:`~scalecnn.layers.fft.conv`; :func:`check_conv_method` checks the
+  by FFT (:mod:`~scalecnn.layers.fft.conv`, with the chunked channel mixing of
+  :mod:`~scalecnn.layers.fft.mixing` and the sparse backward of
+  :mod:`~scalecnn.layers.fft.sparse_grad`; :func:`check_conv_method` checks the
   ``method`` they and the baseline layers take);
 * :func:`is_faster`, :func:`fft_is_faster` — which path ``method='auto'`` takes
   (:mod:`~scalecnn.layers.fft.cost`).
