@@ -11,9 +11,9 @@ disco, Xu's 11×11 columns) call it.
 
 Per spatial dimension of size ``N`` with zero padding ``p`` one FFT length
 ``L ≥ N + p`` (2·3·5-smooth for the two FFT dimensions) keeps circular
-wrap-around on zeros. The input and
-the kernel (shifted by ``−p``, conjugated) are transformed by ``rfft2`` over the
-last two dimensions and, for 3-D inputs, by a complex DFT matrix product along
+wrap-around on zeros. The input and the kernel (shifted by ``−p``, conjugated)
+are transformed by ``rfft2`` over the last two dimensions and, for 3-D inputs,
+by a complex DFT matrix product along
 the leading one (torch's FFT along that dimension is slower, and ``rfftn`` over
 all three was 1.5× slower at conv3d's shape; fusing that DFT into the chunks of
 the mixing was 1.3× slower than the DFT as one batched product); per frequency and group one complex
