@@ -98,6 +98,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--skip-throughput", action="store_true", help="skip the effective GFLOP/s table"
     )
+    p.add_argument(
+        "--plain-library",
+        action="store_true",
+        help="also time every model with plain F.conv2d/F.conv3d and no sparse pooled backward",
+    )
     p.add_argument("--skip-epoch", action="store_true", help="skip the epoch split into parts")
     p.add_argument("--epoch-model", default="standard", help="model of the epoch section")
     p.add_argument("--epoch-epochs", type=int, default=3, help="epochs timed after a warm-up")

@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 
-from subjects import BATCH, basis_kwargs, force_method, has_scale_pool, make_model, train_step
+from subjects import (
+    BATCH,
+    basis_kwargs,
+    force_method,
+    has_scale_pool,
+    make_model,
+    plain_step,
+    train_step,
+)
 from timing import time_interleaved
 
 
@@ -40,6 +48,9 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             steps[name + ("@unfused" if fused else "@fused")] = train_step(
                 make_model(name, args.device, fuse_pool=not fused), args.device
             )
+        if args.plain_library:
+            model = make_model(name, args.device, basis=args.disco_basis)
+            steps[name + "@plain"] = plain_step(train_step(model, args.device))
         if rows[name]["siconv_layers"] and not args.quick:
             model = make_model(
                 name, args.device, "direct", kinds=("siconv",), basis=args.disco_basis
@@ -76,7 +87,7 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
         f"{'model':<18} {'step s':>8} {'x standard':>10} {'cpu x std':>9} "
         f"{'fused s':>9} {'fused x std':>11} "
         f"{'unfused s':>9} {'unfused x std':>13} {'direct s':>9} {'direct x std':>12} "
-        f"{'conv direct s':>13} {'conv dir x std':>14}"
+        f"{'conv direct s':>13} {'conv dir x std':>14} {'plain s':>8} {'plain x std':>11}"
     )
     out = []
     for name in names:
@@ -97,7 +108,13 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
             f"{name:<18} {t['wall_s']:8.3f} {row['ratio_to_standard']:9.1f}x "
             f"{row['cpu_ratio_to_standard']:8.1f}x"
         )
-        widths = {"fused": (9, 11), "unfused": (9, 13), "direct": (9, 12), "conv_direct": (13, 14)}
+        widths = {
+            "fused": (9, 11),
+            "unfused": (9, 13),
+            "direct": (9, 12),
+            "conv_direct": (13, 14),
+            "plain": (8, 11),
+        }
         for variant, (w_s, width) in widths.items():
             d = timed.get(f"{name}@{variant}")
             if d is None and row.get("default_pooling") == variant:
@@ -121,7 +138,9 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
     print(
         "(direct: SiConv2d layers forced to method='direct'; conv direct: the FFT convolution "
         "layers - AutoConv3d, XuConv2d, SESConv_* - forced to 'direct', the state before "
-        "scalecnn.layers.fft.conv)"
+        "scalecnn.layers.fft.conv; plain: with --plain-library, the direct convolutions "
+        "plain F.conv2d/F.conv3d and the pooled SiConv2d layers without their sparse "
+        "backward, the state before scalecnn.layers.fft.direct and pool_sparse)"
     )
     return out
 
@@ -129,7 +148,8 @@ def bench_models(args: argparse.Namespace) -> list[dict]:
 def summarise_models(rows: list[dict]) -> dict:
     """Sum of the paper models' step ratios to standard: the study's relative compute
     (every model trains the same epochs on the same data), now and with the FFT
-    convolution layers direct (their measured ``conv_direct`` step where there is one)."""
+    convolution layers direct (their measured ``conv_direct`` step where there is one);
+    and the sum of their step times in seconds (standard's own step changes too)."""
     from scalecnn.study import PAPER_MODELS
 
     by_name = {r["model"]: r for r in rows if "ratio_to_standard" in r}
@@ -146,9 +166,14 @@ def summarise_models(rows: list[dict]) -> dict:
         by_name[n].get("conv_direct_ratio_to_standard", by_name[n]["ratio_to_standard"])
         for n in measured
     )
+    seconds = sum(by_name[n]["step_wall_s"] for n in measured)
+    plain = [by_name[n].get("plain_step_wall_s") for n in measured]
+    plain_seconds = sum(plain) if plain and None not in plain else None
     summary = {
         "models": measured,
         "missing": missing,
+        "sum_step_wall_s": seconds,
+        "sum_plain_step_wall_s": plain_seconds,
         "sum_ratio_to_standard": now,
         "sum_cpu_ratio_to_standard": now_cpu,
         "sum_ratio_conv_direct": before if conv_measured else None,
@@ -160,4 +185,9 @@ def summarise_models(rows: list[dict]) -> dict:
     if conv_measured and before != now:
         line += f"; with the FFT convolution layers direct: {before:.1f}x"
     print(line + "  -- the study's relative compute", flush=True)
+    # the ratios move with standard's own step; the seconds are what a study costs
+    line = f"sum of their steps: {seconds:.3f} s"
+    if plain_seconds is not None:
+        line += f" (plain library: {plain_seconds:.3f} s, {plain_seconds / seconds:.2f}x)"
+    print(line, flush=True)
     return summary

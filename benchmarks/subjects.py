@@ -9,7 +9,8 @@ chosen ``method``. Inputs are ``(BATCH, C, H, W)``; model steps use ``BATCH × 1
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -150,6 +151,43 @@ def train_step(model: torch.nn.Module, device: str) -> Callable[[], None]:
         opt.step()
 
     return step
+
+
+@contextlib.contextmanager
+def plain_library() -> Iterator[None]:
+    """Inside: the direct convolutions plain ``F.conv2d``/``F.conv3d`` (oneDNN forward,
+    dense backward) and the pooled SiConv2d layers with their frequency-domain backward:
+    the state before ``scalecnn.layers.fft.direct`` and ``pool_sparse``."""
+    import scalecnn.layers.fft.conv as conv
+    import scalecnn.layers.fft.direct as direct
+    import scalecnn.layers.fft.pool as pool
+    import scalecnn.layers.kanazawa as kanazawa
+
+    def plain(x, weight, bias=None, padding=0, groups=1):
+        fn = F.conv3d if x.dim() == 5 else F.conv2d
+        return fn(x, weight, bias, padding=padding, groups=groups)
+
+    patches = [(m, "direct_conv", plain) for m in (conv, direct, kanazawa)]
+    patches += [(conv, "nnpack_is_faster", lambda *a, **k: False)]
+    patches += [(pool, "use_sparse_pool_backward", lambda *a: False)]
+    saved = [(m, name, getattr(m, name)) for m, name, _ in patches]
+    try:
+        for m, name, value in patches:
+            setattr(m, name, value)
+        yield
+    finally:
+        for m, name, value in saved:
+            setattr(m, name, value)
+
+
+def plain_step(step: Callable[[], None]) -> Callable[[], None]:
+    """``step`` run inside :func:`plain_library`."""
+
+    def run() -> None:
+        with plain_library():
+            step()
+
+    return run
 
 
 def make_model(

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalecnn.layers.fft.direct import direct_conv
+
 KANAZAWA_SCALES: tuple[float, ...] = tuple(1.26**e for e in range(-2, 4))
 """The paper's scales ``1.26^e`` for ``e = −2 … 3``."""
 
@@ -98,7 +100,9 @@ class KanazawaConv2d(nn.Conv2d):
         num = len(self.scales)
         # one batched convolution over all rescaled copies: (num·B, C_in, H, W)
         stacked = torch.cat([rescale_same_size(x, s) for s in self.scales], dim=0)
-        responses = super().forward(stacked).split(b, dim=0)
+        # the sparse-aware backward: behind the maximum over scales and a global maximum
+        # only a few entries per (image, channel) of the responses get a gradient
+        responses = direct_conv(stacked, self.weight, self.bias).split(b, dim=0)
         out_h, out_w = responses[0].shape[-2:]
         restored = [
             rescale_same_size(y, 1.0 / s, out_h, out_w)
@@ -106,4 +110,6 @@ class KanazawaConv2d(nn.Conv2d):
         ]
         if num == 1:
             return restored[0]
-        return torch.stack(restored, dim=0).amax(dim=0)
+        # max with indices: its backward scatters the gradient to the winning scale
+        # (amax's would compare, count ties and divide over the whole stack)
+        return torch.stack(restored, dim=0).max(dim=0).values

@@ -43,7 +43,7 @@ class XuConv2d(nn.Module):
             input channels. Use the number of columns to keep columns apart.
         column_sizes: kernel size of every column (default :data:`XU_COLUMN_SIZES`).
         method: how the convolution runs (:func:`~scalecnn.layers.fft.conv_nd`):
-            ``auto`` (the FFT path where faster: 11×11 kernels on the CPU), ``direct``
+            ``auto`` (the FFT path or NNPACK's forward where faster), ``direct``
             or ``fft``.
 
     Shapes:
@@ -163,4 +163,6 @@ class ColumnMaxPool(nn.Module):
         b, c, h, w = x.shape
         if c % self.num_columns != 0:
             raise ValueError(f"{c} channels do not split into {self.num_columns} columns")
-        return x.reshape(b, self.num_columns, c // self.num_columns, h, w).amax(dim=1)
+        # max with indices: its backward scatters the gradient to the winning column
+        # (amax's would compare, count ties and divide over the whole input)
+        return x.reshape(b, self.num_columns, c // self.num_columns, h, w).max(dim=1).values

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from scalecnn.layers.fft import FastConv2d
 from scalecnn.models.registry import register_model
 from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet
 
@@ -11,11 +12,15 @@ from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet
 def standard_net(
     num_channels: int, num_classes: int, kernel_size: int, padding: int = 0
 ) -> TwoStageNet:
-    """``Conv2d(C,16,k) → ReLU → Conv2d(16,32,k) → ReLU → global max → Linear(32, classes)``."""
+    """``Conv2d(C,16,k) → ReLU → Conv2d(16,32,k) → ReLU → global max → Linear(32, classes)``.
+
+    The convolutions are :class:`~scalecnn.layers.fft.FastConv2d`: ``nn.Conv2d`` with the
+    faster CPU kernel and the sparse backward (same parameters and ``state_dict`` keys).
+    """
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
-        nn.Conv2d(num_channels, c1, kernel_size, padding=padding),
-        nn.Conv2d(c1, c2, kernel_size, padding=padding),
+        FastConv2d(num_channels, c1, kernel_size, padding=padding),
+        FastConv2d(c1, c2, kernel_size, padding=padding),
         num_classes,
     )
 

@@ -11,8 +11,11 @@ ScalePool, and the plain 2-D/3-D convolutions of the baselines.
   :mod:`~scalecnn.layers.fft.mixing` and the sparse backward of
   :mod:`~scalecnn.layers.fft.sparse_grad`; :func:`check_conv_method` checks the
   ``method`` they and the baseline layers take);
-* :func:`is_faster`, :func:`fft_is_faster` — which path ``method='auto'`` takes
-  (:mod:`~scalecnn.layers.fft.cost`).
+* :func:`direct_conv`, :class:`FastConv2d` — the spatial-domain path of those
+  convolutions: the library's faster kernel (oneDNN or NNPACK) and the sparse backward
+  (:mod:`~scalecnn.layers.fft.direct`);
+* :func:`is_faster`, :func:`fft_is_faster`, :func:`nnpack_is_faster` — which path
+  ``method='auto'`` takes (:mod:`~scalecnn.layers.fft.cost`, :mod:`~scalecnn.layers.fft.direct`).
 
 The algorithms, the design choices and the measurements behind them are described
 in ``docs/fft_path.md``; the benchmarks in ``benchmarks/``.
@@ -21,19 +24,23 @@ in ``docs/fft_path.md``; the benchmarks in ``benchmarks/``.
 from scalecnn.layers.fft.autograd import siconv2d_fft
 from scalecnn.layers.fft.conv import CONV_METHODS, AutoConv3d, check_conv_method, conv_nd, fft_conv
 from scalecnn.layers.fft.cost import fft_is_faster, is_faster
+from scalecnn.layers.fft.direct import FastConv2d, direct_conv, nnpack_is_faster
 from scalecnn.layers.fft.plan import next_fast_len
 from scalecnn.layers.fft.pool import fuses_by_default, siconv_scale_pool
 
 __all__ = [
     "CONV_METHODS",
     "AutoConv3d",
+    "FastConv2d",
     "check_conv_method",
     "conv_nd",
+    "direct_conv",
     "fft_conv",
     "fft_is_faster",
     "fuses_by_default",
     "is_faster",
     "next_fast_len",
+    "nnpack_is_faster",
     "siconv2d_fft",
     "siconv_scale_pool",
 ]

@@ -7,7 +7,8 @@ mixing of :mod:`scalecnn.layers.fft.mixing`, which has its own backward).
 :func:`conv_nd` picks the direct or the FFT path by shape and device
 (:func:`~scalecnn.layers.fft.cost.fft_is_faster`); the baselines with large
 kernels (conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and
-disco, Xu's 11×11 columns) call it.
+disco, Xu's columns) call it; up to 11×11 on an AVX2 CPU NNPACK's spatial forward
+(:mod:`~scalecnn.layers.fft.direct`) is faster still.
 
 Per spatial dimension of size ``N`` with zero padding ``p`` one FFT length
 ``L ≥ N + p`` (2·3·5-smooth for the two FFT dimensions) keeps circular
@@ -34,9 +35,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalecnn.layers.fft.cost import fft_is_faster
+from scalecnn.layers.fft.direct import direct_conv, nnpack_is_faster
 from scalecnn.layers.fft.mixing import spectral_mix
 from scalecnn.layers.fft.plan import next_fast_len
-from scalecnn.layers.fft.sparse_grad import SparseAwareConv
+from scalecnn.layers.fft.sparse_grad import SparseAwareConv, records_grad
 
 __all__ = ["CONV_METHODS", "AutoConv3d", "check_conv_method", "conv_nd", "fft_conv"]
 
@@ -168,8 +170,7 @@ def fft_conv(
     """
     _check(x, weight, groups)
     padding = _as_tuple(padding, x.dim() - 2, "padding")
-    tensors = (x, weight) if bias is None else (x, weight, bias)
-    if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
+    if records_grad(x, weight, bias):
         conv = partial(_fft_conv, padding=padding, groups=groups)
         return SparseAwareConv.apply(x, weight, bias, padding, groups, conv)
     return _fft_conv(x, weight, bias, padding, groups)
@@ -224,17 +225,19 @@ def conv_nd(
     groups: int = 1,
     method: str = "auto",
 ) -> torch.Tensor:
-    """A stride-1 2-D or 3-D convolution by the ``direct`` path (``F.conv2d``/``F.conv3d``),
-    the ``fft`` path (:func:`fft_conv`) or the one ``auto`` expects to be faster.
+    """A stride-1 2-D or 3-D convolution by the ``direct`` path (the library's kernels,
+    :func:`~scalecnn.layers.fft.direct.direct_conv`), the ``fft`` path (:func:`fft_conv`)
+    or the one ``auto`` expects to be faster (the FFT where :func:`fft_is_faster`, unless
+    NNPACK's spatial forward is faster still: up to 11×11 kernels on an AVX2 CPU).
 
     Shapes as ``F.conv2d``/``F.conv3d``: ``(B, C, *N)``, ``(O, C/groups, *K)`` →
     ``(B, O, *(N + 2·padding − K + 1))``.
     """
     check_conv_method(method)
-    if method == "fft" or (method == "auto" and fft_is_faster(x, weight)):
+    by_fft = fft_is_faster(x, weight) and not nnpack_is_faster(x, weight, groups)
+    if method == "fft" or (method == "auto" and by_fft):
         return fft_conv(x, weight, bias, padding, groups)
-    direct = F.conv3d if x.dim() == 5 else F.conv2d
-    return direct(x, weight, bias, padding=padding, groups=groups)
+    return direct_conv(x, weight, bias, padding, groups)
 
 
 class AutoConv3d(nn.Conv3d):

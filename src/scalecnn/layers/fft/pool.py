@@ -12,7 +12,9 @@
 * **backward**: the pooled gradient reaches only the chosen scale. ``pixel``:
   per chunk of scales the gradient masked to the pixels that chose each scale,
   then the same frequency-domain products as the unfused path. ``slice`` /
-  ``energy``: one FFT per ``(b, o)`` instead of one per ``(b, o, scale)``.
+  ``energy``: one FFT per ``(b, o)`` instead of one per ``(b, o, scale)``. When the
+  pooled gradient is sparse (a global maximum follows), on the CPU, from its non-zero
+  entries in the spatial domain (:mod:`scalecnn.layers.fft.pool_sparse`).
 
 When the layer takes its direct path (forced or chosen by
 ``SiConv2d.resolved_method``) this is plain ``pool(conv(x))``. Forward hooks
@@ -32,6 +34,7 @@ from scalecnn.layers.fft.plan import plan_for
 from scalecnn.layers.fft.pool_chosen import slice_backward
 from scalecnn.layers.fft.pool_energy import energy_forward
 from scalecnn.layers.fft.pool_running import pixel_backward, pooled_forward
+from scalecnn.layers.fft.pool_sparse import sparse_pool_grads, use_sparse_pool_backward
 
 if TYPE_CHECKING:
     from scalecnn.layers.pooling import ScalePool
@@ -94,6 +97,7 @@ class SiConvPoolFFT(torch.autograd.Function):
             out, idx, xf = pooled_forward(plan, x, weights, bias, budget, mode)
         ctx.save_for_backward(x, weights, idx)
         ctx.plan, ctx.budget, ctx.xf, ctx.mode = plan, budget, xf, mode
+        ctx.conv_cfg = conv_cfg
         ctx.mark_non_differentiable(idx)
         return out, idx
 
@@ -102,6 +106,9 @@ class SiConvPoolFFT(torch.autograd.Function):
     def backward(ctx, gout, _gidx):
         x, weights, idx = ctx.saved_tensors
         needs = ctx.needs_input_grad[:3]
+        if use_sparse_pool_backward(gout, x.shape[1], ctx.conv_cfg):
+            grads = sparse_pool_grads(ctx.conv_cfg, x, weights, gout, idx, needs)
+            return (*grads, None, None, None, None)
         grads = SpectralGrads(x, weights, ctx.xf, needs)
         if ctx.mode == "pixel":
             pixel_backward(ctx.plan, grads, gout, idx, ctx.budget)

@@ -21,28 +21,56 @@ gradients of the same function; they differ by float rounding only.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
-__all__ = ["SPARSE_WORK_LIMIT", "SparseAwareConv", "sparse_conv_grads", "use_sparse_backward"]
+__all__ = [
+    "SPARSE_MAX_DENSITY",
+    "SPARSE_SMALL_WORK",
+    "SPARSE_WORK_LIMIT",
+    "SparseAwareConv",
+    "entry_grads",
+    "patch_index",
+    "records_grad",
+    "sparse_conv_grads",
+    "use_sparse_backward",
+]
 
 SPARSE_WORK_LIMIT = 1 << 24
 """Most products (non-zero gradient entries × input channels per group × kernel volume)
 the sparse backward takes on; beyond it (a dense gradient) the FFT backward runs."""
+SPARSE_MAX_DENSITY = 1 / 256
+"""Largest fraction of non-zero gradient entries for the sparse backward (unless its work
+is below :data:`SPARSE_SMALL_WORK`): per product its gathers and scatters cost a hundred
+times a library kernel's multiply-add, so a gradient that is merely thinned (a ReLU's,
+say) takes the ordinary backward."""
+SPARSE_SMALL_WORK = 1 << 16
+"""Products below which the sparse backward is taken at any density (well under a
+millisecond)."""
+
+
+def records_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
+    """Whether autograd records a graph through a convolution of these tensors."""
+    tensors = (x, weight) if bias is None else (x, weight, bias)
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def use_sparse_backward(grad: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`sparse_conv_grads` should compute this backward: on the CPU (its
     ``index_add_`` is deterministic there) when the non-zero entries of ``grad``
     ``(B, O, *M)``, times ``C/groups`` and the kernel volume of ``weight``, stay within
-    :data:`SPARSE_WORK_LIMIT`."""
+    :data:`SPARSE_WORK_LIMIT` and are at most :data:`SPARSE_MAX_DENSITY` of ``grad``
+    (or their work is below :data:`SPARSE_SMALL_WORK`)."""
     if grad.device.type != "cpu":
         return False
-    per_entry = weight[0].numel()  # C/groups × kernel volume
-    return int(torch.count_nonzero(grad)) * per_entry <= SPARSE_WORK_LIMIT
+    entries = int(torch.count_nonzero(grad))
+    work = entries * weight[0].numel()  # × C/groups × kernel volume
+    sparse = entries <= grad.numel() * SPARSE_MAX_DENSITY
+    return work <= SPARSE_SMALL_WORK or (sparse and work <= SPARSE_WORK_LIMIT)
 
 
 def _padded_positions(
@@ -62,6 +90,72 @@ def _padded_positions(
     for d, size in enumerate(spatial):
         flat = flat * size + coords[..., d]
     return flat
+
+
+def patch_index(
+    xp_shape: Sequence[int],
+    kernel: Sequence[int],
+    image: torch.Tensor,
+    corner: torch.Tensor,
+    first_channel: torch.Tensor,
+    channels: int,
+) -> torch.Tensor:
+    """Flat indices into ``xp (B, C, *N)`` of the patch under each entry: ``(n, channels, K)``.
+
+    ``image (n,)``, ``corner (n, dims)`` (the patch's first position in ``xp``) and
+    ``first_channel (n,)`` (its first input channel) per entry; ``K = prod(kernel)``.
+    """
+    c, spatial = xp_shape[1], xp_shape[2:]
+    points = math.prod(spatial)
+    where = _padded_positions(spatial, kernel, corner)  # (n, K)
+    chans = first_channel[:, None] + torch.arange(channels, device=corner.device)  # (n, ch)
+    return ((image[:, None] * c + chans) * points)[:, :, None] + where[:, None, :]
+
+
+def entry_grads(
+    xp: torch.Tensor,
+    weight: torch.Tensor,
+    groups: int,
+    entries: torch.Tensor,
+    values: torch.Tensor,
+    needs: tuple[bool, bool],
+    grad_xp: torch.Tensor | None = None,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Gradients of a valid stride-1 correlation of ``xp`` from a few output entries.
+
+    Args:
+        xp: ``(B, C, *N)``, the (already padded) input.
+        weight: ``(O, C/groups, *K)``.
+        groups: channel groups.
+        entries: ``(n, 2 + dims)``: image, output channel and output position (= the
+            first input position of the patch under it) of each non-zero entry.
+        values: ``(n,)`` the output gradient there.
+        needs: which of (xp, weight) need a gradient.
+        grad_xp: flat ``(xp.numel(),)`` buffer to add the input gradient to (new if
+            ``None``).
+
+    Returns:
+        ``(grad_xp flat (xp.numel(),), grad_weight (O, C/groups, *K))``, ``None`` where not
+        needed.
+    """
+    o, cg = weight.shape[:2]
+    kernel = weight.shape[2:]
+    volume = math.prod(kernel)
+    image, out_ch = entries[:, 0], entries[:, 1]
+    first_in = (out_ch // (o // groups)) * cg  # first input channel of the entry's group
+    index = patch_index(xp.shape, kernel, image, entries[:, 2:], first_in, cg)  # (n, C/g, K)
+    grad_w = None
+    if needs[0]:
+        spread = values[:, None, None] * weight.reshape(o, cg, volume)[out_ch]  # (n, C/g, K)
+        if grad_xp is None:
+            grad_xp = torch.zeros(xp.numel(), dtype=values.dtype, device=xp.device)
+        grad_xp.index_add_(0, index.reshape(-1), spread.reshape(-1))
+    if needs[1]:
+        patches = xp.reshape(-1)[index]  # (n, C/g, K)
+        grad_w = torch.zeros(o, cg, volume, dtype=values.dtype, device=xp.device)
+        grad_w.index_add_(0, out_ch, values[:, None, None] * patches)
+        grad_w = grad_w.view(weight.shape)
+    return (grad_xp if needs[0] else None), grad_w
 
 
 def sparse_conv_grads(
@@ -86,37 +180,18 @@ def sparse_conv_grads(
         ``(grad_x (B, C, *N), grad_weight (O, C/groups, *K), grad_bias (O,))``, ``None``
         where not needed.
     """
-    c, (o, cg) = x.shape[1], weight.shape[:2]
-    kernel = weight.shape[2:]
-    volume = weight[0, 0].numel()
     xp = F.pad(x, [q for p in reversed(padding) for q in (p, p)])
-    spatial = xp.shape[2:]
-    points = xp[0, 0].numel()
-
     entries = grad.nonzero()  # (n, 2 + dims): image, output channel, position
     values = grad[tuple(entries.T)]  # (n,)
-    image, out_ch = entries[:, 0], entries[:, 1]
-    first_in = (out_ch // (o // groups)) * cg  # first input channel of the entry's group
-    channels = first_in[:, None] + torch.arange(cg, device=x.device)  # (n, C/g)
-    where = _padded_positions(spatial, kernel, entries[:, 2:])  # (n, K)
-    index = ((image[:, None] * c + channels) * points)[:, :, None] + where[
-        :, None, :
-    ]  # (n, C/g, K)
-
-    grad_x = grad_w = grad_b = None
-    if needs[0]:
-        spread = values[:, None, None] * weight.reshape(o, cg, volume)[out_ch]  # (n, C/g, K)
-        flat = torch.zeros(xp.numel(), dtype=grad.dtype, device=grad.device)
-        flat.index_add_(0, index.reshape(-1), spread.reshape(-1))
+    flat, grad_w = entry_grads(xp, weight, groups, entries, values, needs[:2])
+    grad_x = grad_b = None
+    if flat is not None:
         crop = tuple(slice(p, p + n) for p, n in zip(padding, x.shape[2:], strict=True))
         grad_x = flat.view(xp.shape)[(slice(None), slice(None), *crop)]
-    if needs[1]:
-        patches = xp.reshape(-1)[index]  # (n, C/g, K)
-        grad_w = torch.zeros(o, cg, volume, dtype=grad.dtype, device=grad.device)
-        grad_w.index_add_(0, out_ch, values[:, None, None] * patches)
-        grad_w = grad_w.view(weight.shape)
     if needs[2]:
-        grad_b = torch.zeros(o, dtype=grad.dtype, device=grad.device).index_add_(0, out_ch, values)
+        o = weight.shape[0]
+        grad_b = torch.zeros(o, dtype=grad.dtype, device=grad.device)
+        grad_b.index_add_(0, entries[:, 1], values)
     return grad_x, grad_w, grad_b
 
 
