@@ -58,6 +58,24 @@ def test_benchmark_times_by_family_and_wall_time(tmp_path):
     assert np.isnan(wall_seconds(bench.iloc[:0]))
 
 
+def test_models_not_in_the_paper_count_their_selection_trainings_apart(tmp_path):
+    """gaussder trained both rates (its selection); the reported runs are one rate's, but
+    the time of all four counts, under its own family. standard's other rate (another
+    configuration's run in the same folder) does not count."""
+    for lr, seconds in (("0.001", 10.0), ("0.01", 30.0)):
+        for seed in (1, 2):
+            _bench(tmp_path, f"train/emoji/gaussder/eval2/lr{lr}/seed{seed}.tsv", seconds, 9.0)
+            _bench(tmp_path, f"train/emoji/standard/eval2/lr{lr}/seed{seed}.tsv", seconds, 9.0)
+    reported = {(m, "0.001") for m in ("gaussder", "standard")}
+    ours = {("emoji", m, 2, lr, s) for m, lr in reported for s in (1, 2)}
+    fam = time_per_family(read_benchmarks(tmp_path, ours, frozenset({"gaussder"})))
+    fam = fam.set_index("family")
+    assert fam.at["train (not in the paper)", "jobs"] == 4
+    assert fam.at["train (not in the paper)", "total_s"] == 80.0
+    assert fam.at["train", "jobs"] == 2
+    assert fam.at["train", "total_s"] == 20.0
+
+
 @pytest.mark.parametrize(
     "seconds,text",
     [(12.34, "12.3 s"), (185, "3 min 05 s"), (3725, "1 h 02 min"), (float("nan"), "–")],

@@ -17,8 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from scalecnn.study import PAPER_MODELS
+
 PathLike = str | os.PathLike
 RUN_FAMILIES = ("train", "generalization", "equivariance")
+NOT_IN_PAPER = "not in the paper"
 """Benchmark families with one file per run: ``{family}/{data}/{model}/eval{E}/lr{lr}/seed{S}``."""
 
 
@@ -67,7 +70,9 @@ def cpu_model(cpuinfo: PathLike = "/proc/cpuinfo") -> str:
 
 # --------------------------------------------------------------------------- benchmarks
 def read_benchmarks(
-    bench_dir: PathLike, runs: set[tuple[str, str, int, str, int]] | None = None
+    bench_dir: PathLike,
+    runs: set[tuple[str, str, int, str, int]] | None = None,
+    any_rate: frozenset[str] = frozenset(),
 ) -> pd.DataFrame:
     """One row per Snakemake benchmark file under ``bench_dir``: ``family`` (its first
     folder: train, generalization, figures, ...), ``path``, ``seconds`` (column ``s``) and
@@ -75,14 +80,18 @@ def read_benchmarks(
 
     ``runs`` — (data, model, evaluation, lr, seed) with lr as in the run path — keeps, of the
     per-run families (:data:`RUN_FAMILIES`), only the files of these runs (e.g. a study's
-    reported runs, when the folder also holds another configuration's).
+    reported runs, when the folder also holds another configuration's); for the models in
+    ``any_rate`` also those of the same (data, model, evaluation, seed) at any learning
+    rate (their selection trainings). The per-run families of a model the paper lacks are
+    labelled ``"<family> (not in the paper)"``, so that their time is stated apart.
     """
     bench_dir = Path(bench_dir)
+    any_rate_runs = {(d, m, e, s) for d, m, e, _, s in runs or () if m in any_rate}
     rows = []
     for path in sorted(bench_dir.rglob("*.tsv")):
         rel = path.relative_to(bench_dir)
         family = rel.parts[0] if len(rel.parts) > 1 else "other"
-        if runs is not None and family in RUN_FAMILIES and len(rel.parts) == 6:
+        if family in RUN_FAMILIES and len(rel.parts) == 6:
             _, data, model, ev, lr, seed = rel.with_suffix("").parts
             key = (
                 data,
@@ -91,8 +100,10 @@ def read_benchmarks(
                 lr.removeprefix("lr"),
                 int(seed.removeprefix("seed")),
             )
-            if key not in runs:
+            if runs is not None and key not in runs and (*key[:3], key[4]) not in any_rate_runs:
                 continue
+            if model not in PAPER_MODELS:
+                family = f"{family} ({NOT_IN_PAPER})"
         try:
             seconds = pd.read_csv(path, sep="\t")["s"].astype(float).sum()
         except (KeyError, ValueError, pd.errors.EmptyDataError):
