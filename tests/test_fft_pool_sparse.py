@@ -75,13 +75,19 @@ def test_only_the_needed_gradients_are_computed():
     assert not gw[:2].any()
 
 
-def test_the_choice_counts_non_zero_products_on_the_cpu():
-    cfg = (7, 26, "bicubic", False)  # pixel_pool's second layer: kernels up to 57×57
+def test_the_choice_counts_the_products_of_the_chosen_scales():
+    cfg = (7, 26, "bicubic", False)  # the paper's second layer: kernels up to 57×57
     g = torch.zeros(16, 32, 52, 52)
-    g[:, :, 10, 10] = 1.0  # one entry per (image, channel): 512
-    assert use_sparse_pool_backward(g, 16, cfg)
+    g[:, :, 30, 30] = 1.0  # one entry per (image, channel): 512
+    small, large = torch.zeros(16, 32, dtype=torch.long), torch.full((16, 32), 25)
+    # 512 × 16 × 7² = 0.4 M products at the smallest scale, 26.6 M at the largest
+    for mode in ("slice", "energy"):
+        assert use_sparse_pool_backward(g, small, 16, cfg, mode)
+        assert not use_sparse_pool_backward(g, large, 16, cfg, mode)
+    pixel_large = large[:, :, None, None].expand(16, 32, 52, 52)
+    assert use_sparse_pool_backward(g, pixel_large, 16, cfg, "pixel")  # ≤ 2^25
     g[:, :, :8] = 1.0  # a dense gradient
-    assert not use_sparse_pool_backward(g, 16, cfg)
+    assert not use_sparse_pool_backward(g, small, 16, cfg, "slice")
 
 
 @pytest.mark.parametrize("name", ["pixel_pool", "slice_pool", "energy_pool"])

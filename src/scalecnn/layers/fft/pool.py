@@ -106,7 +106,7 @@ class SiConvPoolFFT(torch.autograd.Function):
     def backward(ctx, gout, _gidx):
         x, weights, idx = ctx.saved_tensors
         needs = ctx.needs_input_grad[:3]
-        if use_sparse_pool_backward(gout, x.shape[1], ctx.conv_cfg):
+        if use_sparse_pool_backward(gout, idx, x.shape[1], ctx.conv_cfg, ctx.mode):
             grads = sparse_pool_grads(ctx.conv_cfg, x, weights, gout, idx, needs)
             return (*grads, None, None, None, None)
         grads = SpectralGrads(x, weights, ctx.xf, needs)
