@@ -49,6 +49,7 @@ def _nnpack_ready() -> bool:
     return bool(available is not None and available())
 
 
+@functools.cache
 def _cpu_capability() -> str:
     """The vector instruction set PyTorch dispatches to (``AVX2``, ``AVX512``, …)."""
     return torch.backends.cpu.get_cpu_capability()
