@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from scalecnn.layers.fft import AutoConv3d, conv_nd, fft_conv, fft_is_faster
-from scalecnn.layers.fft.conv import _fft_lengths
+from scalecnn.layers.fft.conv import _fft_lengths, _kernel_spectra
 from scalecnn.layers.steerable import SESConv_H_H, SESConv_Z2_H
 from scalecnn.layers.xu import XuConv2d
 from scalecnn.models import build_model
@@ -71,6 +71,30 @@ def test_transform_lengths_round_only_the_fft_dimensions():
     assert _fft_lengths((29, 58, 58), (7, 7, 7), (0, 0, 0)) == (29, 60, 60)
     assert _fft_lengths((11, 6, 7), (3, 3, 3), (2, 1, 1)) == (13, 8, 8)
     assert _fft_lengths((58, 58), (11, 11), (5, 5)) == (64, 64)
+
+
+@pytest.mark.parametrize(
+    "wshape, lengths, padding",
+    [
+        ((6, 3, 5, 4), (12, 15), (1, 3)),  # shifted by the padding, odd FFT width
+        ((128, 16, 15, 15), (50, 50), (0, 0)),  # hermite's layer 2
+        ((4, 2, 3, 5, 4), (9, 10, 8), (1, 2, 0)),  # 3-D: the leading dimension is kept
+    ],
+)
+def test_kernel_spectra_equal_the_fft_of_the_placed_kernel(wshape, lengths, padding):
+    """The DFT-matrix spectra equal torch's rfft2 of the kernel zero-padded to the grid,
+    rolled by −padding and moved channel-last, conjugated (float64, to rounding)."""
+    torch.manual_seed(0)
+    w = torch.randn(wshape, dtype=torch.float64)
+    dims = w.dim() - 2
+    (l1, l2), (p1, p2) = lengths[-2:], padding[-2:]
+    grid = torch.zeros(*w.shape[:-2], l1, l2, dtype=torch.float64)
+    grid[..., : w.shape[-2], : w.shape[-1]] = w
+    grid = torch.roll(grid, shifts=(-p1, -p2), dims=(-2, -1))
+    expected = torch.fft.rfft2(grid).conj().permute(*range(2, 2 + dims), 1, 0)
+    got = _kernel_spectra(w, lengths, padding)
+    assert got.shape == (*w.shape[2:-2], l1, l2 // 2 + 1, w.shape[1], w.shape[0])
+    assert _rel_err(got, expected) < 1e-12
 
 
 def test_fft_conv_at_conv3d_shape_in_float64_is_exact():
