@@ -31,7 +31,6 @@ from collections.abc import Sequence
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from scalecnn.layers.fft.cost import fft_is_faster
