@@ -28,6 +28,8 @@ direct and fast interleaved so that drifting machine load hits both alike):
   early-stopping record, checkpoint, slicing) on emoji-like synthetic data;
 * threads: one process with 2 threads running two trainings in sequence against two
   single-threaded processes side by side, and 1- vs 2-thread bit-identity;
+* with ``--study-time``: one training epoch and one validation pass of every paper model
+  on emoji Mid2Rest and the reproduction's time they imply with a record's epochs;
 * with ``--workflow``: the wall time of ``--workflow-cmd`` (run only when asked).
 
 Each section is its own module here (``siconv_layers``, ``conv3d_layer``, ``steps``,
@@ -60,10 +62,13 @@ from floor import bench_floor
 from memory import probe_memory
 from siconv_layers import bench_layers
 from steps import bench_models, summarise_models
+from study_time import RECORD, bench_study_time
 from threads import bench_threads, thread_worker
 from throughput import bench_throughput
 from timing import loadavg
 from workflow_time import bench_workflow
+
+from scalecnn.study import PAPER_MODELS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,6 +118,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--thread-check-steps", type=int, default=10, help="steps of the determinism check"
     )
+    p.add_argument(
+        "--study-time",
+        action="store_true",
+        help="also time one epoch + validation of every --study-models model (minutes) and "
+        "estimate the emoji reproduction's time from a record's epochs",
+    )
+    p.add_argument("--study-models", nargs="+", default=list(PAPER_MODELS))
+    p.add_argument("--study-data", help="emoji STIR file (default: synthetic emoji-like)")
+    p.add_argument("--study-record", type=Path, default=RECORD, help="runs table with epochs")
+    p.add_argument("--study-cores", type=int, default=2, help="cores of the time estimate")
     p.add_argument("--probe-memory", help=argparse.SUPPRESS)
     p.add_argument("--thread-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -168,6 +183,8 @@ def main(argv: list[str] | None = None) -> int:
         result["epoch"] = bench_epoch(args)
     if not args.skip_threads and args.device == "cpu":
         result["threads"] = bench_threads(args)
+    if args.study_time:
+        result["study_time"] = bench_study_time(args)
     if args.workflow:
         result["workflow"] = bench_workflow(args.workflow_cmd)
     env["loadavg_after"] = loadavg()
