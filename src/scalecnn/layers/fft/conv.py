@@ -74,6 +74,20 @@ def _fft_lengths(
     return (*needed[:-2], *(next_fast_len(n) for n in needed[-2:]))
 
 
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def _kernel_dft(
+    length: int, size: int, shift: int, freqs: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """``(freqs, size)`` matrix ``exp(+2πi·u·(k − shift)/length)``: the conjugate DFT of
+    length ``length`` (first ``freqs`` frequencies ``u``) of a kernel of ``size`` taps
+    placed at offset ``−shift`` (circularly)."""
+    u = torch.arange(freqs, dtype=torch.float64, device=device)[:, None]
+    k = torch.arange(size, dtype=torch.float64, device=device)[None, :] - shift
+    return torch.exp((2j * math.pi / length) * u * k).to(dtype)  # built where it is used
+
+
 def _leading_dfts(
     n: int, k: int, p: int, length: int, m: int, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -83,12 +97,13 @@ def _leading_dfts(
     the conjugate DFT of the kernel placed at offset ``−p`` (correlation), and the
     first ``m`` rows of the inverse DFT (the kept outputs only).
     """
-    u = torch.arange(length, dtype=torch.float64)[:, None]
+    u = torch.arange(length, dtype=torch.float64, device=device)[:, None]
     phase = 2j * math.pi / length
-    forward = torch.exp(-phase * u * torch.arange(n, dtype=torch.float64))
-    kernel = torch.exp(phase * u * (torch.arange(k, dtype=torch.float64) - p))
-    inverse = torch.exp(phase * torch.arange(m, dtype=torch.float64)[:, None] * u.T) / length
-    return tuple(a.to(dtype=dtype, device=device) for a in (forward, kernel, inverse))
+    forward = torch.exp(-phase * u * torch.arange(n, dtype=torch.float64, device=device))
+    rows = torch.arange(m, dtype=torch.float64, device=device)[:, None]
+    inverse = torch.exp(phase * rows * u.T) / length
+    kernel = _kernel_dft(length, k, p, length, dtype, device)
+    return forward.to(dtype), kernel, inverse.to(dtype)
 
 
 class _RowTransform(torch.autograd.Function):
@@ -105,20 +120,6 @@ class _RowTransform(torch.autograd.Function):
     def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
         (m,) = ctx.saved_tensors
         return None, torch.matmul(m.mH.resolve_conj().contiguous(), grad.contiguous())
-
-
-_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
-
-
-def _kernel_dft(
-    length: int, size: int, shift: int, freqs: int, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """``(freqs, size)`` matrix ``exp(+2πi·u·(k − shift)/length)``: the conjugate DFT of
-    length ``length`` (first ``freqs`` frequencies ``u``) of a kernel of ``size`` taps
-    placed at offset ``−shift`` (circularly)."""
-    u = torch.arange(freqs, dtype=torch.float64)[:, None]
-    k = torch.arange(size, dtype=torch.float64)[None, :] - shift
-    return torch.exp((2j * math.pi / length) * u * k).to(dtype=dtype, device=device)
 
 
 def _kernel_spectra(
