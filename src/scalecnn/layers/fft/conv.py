@@ -36,7 +36,7 @@ from torch import nn
 from scalecnn.layers.fft.cost import fft_is_faster
 from scalecnn.layers.fft.direct import direct_conv, nnpack_is_faster
 from scalecnn.layers.fft.mixing import spectral_mix
-from scalecnn.layers.fft.plan import next_fast_len
+from scalecnn.layers.fft.plan import conj_shifted_dft, next_fast_len
 from scalecnn.layers.fft.sparse_grad import SparseAwareConv, records_grad
 
 __all__ = ["CONV_METHODS", "AutoConv3d", "check_conv_method", "conv_nd", "fft_conv"]
@@ -77,17 +77,6 @@ def _fft_lengths(
 _COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 
 
-def _kernel_dft(
-    length: int, size: int, shift: int, freqs: int, dtype: torch.dtype, device: torch.device
-) -> torch.Tensor:
-    """``(freqs, size)`` matrix ``exp(+2πi·u·(k − shift)/length)``: the conjugate DFT of
-    length ``length`` (first ``freqs`` frequencies ``u``) of a kernel of ``size`` taps
-    placed at offset ``−shift`` (circularly)."""
-    u = torch.arange(freqs, dtype=torch.float64, device=device)[:, None]
-    k = torch.arange(size, dtype=torch.float64, device=device)[None, :] - shift
-    return torch.exp((2j * math.pi / length) * u * k).to(dtype)  # built where it is used
-
-
 def _leading_dfts(
     n: int, k: int, p: int, length: int, m: int, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -102,7 +91,7 @@ def _leading_dfts(
     forward = torch.exp(-phase * u * torch.arange(n, dtype=torch.float64, device=device))
     rows = torch.arange(m, dtype=torch.float64, device=device)[:, None]
     inverse = torch.exp(phase * rows * u.T) / length
-    kernel = _kernel_dft(length, k, p, length, dtype, device)
+    kernel = conj_shifted_dft(length, length, k, p, device).to(dtype)
     return forward.to(dtype), kernel, inverse.to(dtype)
 
 
@@ -144,8 +133,8 @@ def _kernel_spectra(
     dtype = _COMPLEX[weight.dtype]
     moved = weight.permute(*range(2, 2 + dims), 1, 0)  # ([K0,] K1, K2, C/g, O)
     moved = moved.reshape(*weight.shape[2:], cg * o).to(dtype)
-    along_w = _kernel_dft(l2, k2, p2, f2, dtype, weight.device)  # (f2, K2)
-    along_h = _kernel_dft(l1, k1, p1, l1, dtype, weight.device)  # (L1, K1)
+    along_w = conj_shifted_dft(l2, f2, k2, p2, weight.device).to(dtype)  # (f2, K2)
+    along_h = conj_shifted_dft(l1, l1, k1, p1, weight.device).to(dtype)  # (L1, K1)
     rows = torch.matmul(along_w, moved)  # ([K0,] K1, f2, C/g·O)
     spectra = torch.matmul(along_h, rows.reshape(*rows.shape[:-3], k1, f2 * cg * o))
     return spectra.view(*weight.shape[2:-2], l1, f2, cg, o)

@@ -62,16 +62,25 @@ class FFTPlan:
     g_w_adj: torch.Tensor  # (S, fw, k): g_w · (Hermitian weight of bin v) / (nh·nw)
 
 
+def conj_shifted_dft(
+    n: int, freqs: int, t: int, offset: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """``E[u, p] = exp(2πi·u·(p − offset)/n)`` for ``u < freqs``, ``p < t``: the conjugate
+    length-``n`` DFT of ``t`` taps placed at ``−offset`` in a circular buffer,
+    ``(freqs, t)`` complex128, built on ``device`` (the CPU by default)."""
+    u = torch.arange(freqs, dtype=torch.float64, device=device)[:, None]
+    pos = torch.arange(t, dtype=torch.float64, device=device)[None, :] - offset
+    angle = (2 * math.pi / n) * torch.remainder(u * pos, n)
+    return torch.polar(torch.ones_like(angle), angle)
+
+
 def _shifted_dft(n: int, freqs: int, t: int, offset: int, a: torch.Tensor) -> torch.Tensor:
     """``G[u, p] = Σ_{p'} exp(2πi·u·(p' − offset)/n) · a[p', p]`` for ``u < freqs``.
 
     The conjugate spectrum of the 1-D interpolation basis (``a``: ``(t, k)``) placed
     at ``−offset`` in a length-``n`` circular buffer: ``(freqs, k)`` complex128.
     """
-    u = torch.arange(freqs, dtype=torch.float64)[:, None]
-    pos = torch.arange(t, dtype=torch.float64)[None, :] - offset
-    angle = (2 * math.pi / n) * torch.remainder(u * pos, n)
-    return torch.polar(torch.ones_like(angle), angle) @ a.to(torch.complex128)
+    return conj_shifted_dft(n, freqs, t, offset) @ a.to(torch.complex128)
 
 
 @functools.lru_cache(maxsize=_MAX_CACHED_PLANS)
