@@ -160,21 +160,20 @@ def plain_library() -> Iterator[None]:
     the state before ``scalecnn.layers.fft.direct`` and ``pool_sparse``."""
     import scalecnn.layers.fft.conv as conv
     import scalecnn.layers.fft.direct as direct
-    import scalecnn.layers.fft.pool as pool
     import scalecnn.layers.kanazawa as kanazawa
+    from scalecnn.layers.fastpath import fastpath
 
     def plain(x, weight, bias=None, padding=0, groups=1):
         fn = F.conv3d if x.dim() == 5 else F.conv2d
         return fn(x, weight, bias, padding=padding, groups=groups)
 
     patches = [(m, "direct_conv", plain) for m in (conv, direct, kanazawa)]
-    patches += [(conv, "nnpack_is_faster", lambda *a, **k: False)]
-    patches += [(pool, "use_sparse_pool_backward", lambda *a: False)]
     saved = [(m, name, getattr(m, name)) for m, name, _ in patches]
     try:
         for m, name, value in patches:
             setattr(m, name, value)
-        yield
+        with fastpath(nnpack="off", sparse_pool_backward="off"):
+            yield
     finally:
         for m, name, value in saved:
             setattr(m, name, value)

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 import scalecnn.layers.fft.pool as fused_pool
 from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d
+from scalecnn.layers.fastpath import fastpath
+from scalecnn.layers.fft.plan import ConvConfig, conv_config
 from scalecnn.layers.fft.pool_sparse import sparse_pool_grads, use_sparse_pool_backward
 from scalecnn.layers.siconv import expected_num_scales
 from scalecnn.models import build_model
@@ -53,7 +55,8 @@ def test_sparse_grads_equal_autograd_of_the_direct_definition(shape, padding, mo
     g.view(-1)[picks] = torch.randn(9, generator=gen, dtype=g.dtype)
     g[0, 0, 0, 0] = 1.5  # a corner: on the zero border of every scale but the first
     expected = torch.autograd.grad(pooled, (x, conv.weights, conv.bias), g)
-    cfg = (k, conv.num_scales, interp, padding)
+    cfg = conv_config(conv)
+    assert cfg == ConvConfig(k, conv.num_scales, interp, padding)
     got = sparse_pool_grads(
         cfg, x.detach(), conv.weights.detach(), g, pool.indices, (True, True, True)
     )
@@ -68,7 +71,9 @@ def test_only_the_needed_gradients_are_computed():
     idx = torch.zeros(2, 3, dtype=torch.long)
     g = torch.zeros(2, 3, 11, 13, dtype=torch.float64)
     g[1, 2, 4, 5] = 1.0
-    gx, gw, gb = sparse_pool_grads((3, 6, "bicubic", False), x, conv.weights, g, idx, (0, 1, 0))
+    gx, gw, gb = sparse_pool_grads(
+        ConvConfig(3, 6, "bicubic", False), x, conv.weights, g, idx, (0, 1, 0)
+    )
     assert gx is None and gb is None
     # scale 0 (the base kernel itself): the weight's gradient is the input patch
     torch.testing.assert_close(gw[2], x[1, :, 4:7, 5:8])
@@ -76,7 +81,7 @@ def test_only_the_needed_gradients_are_computed():
 
 
 def test_the_choice_counts_the_products_of_the_chosen_scales():
-    cfg = (7, 26, "bicubic", False)  # the paper's second layer: kernels up to 57×57
+    cfg = ConvConfig(7, 26, "bicubic", False)  # the paper's second layer: kernels up to 57×57
     g = torch.zeros(16, 32, 52, 52)
     g[:, :, 30, 30] = 1.0  # one entry per (image, channel): 512
     small, large = torch.zeros(16, 32, dtype=torch.long), torch.full((16, 32), 25)
@@ -104,14 +109,12 @@ def test_models_take_the_sparse_route_in_stage_two_with_the_same_gradients(name,
     x = torch.randn(4, 1, 64, 64, generator=torch.Generator().manual_seed(2))
     y = torch.arange(4)
     grads = []
-    for sparse in (True, False):
-        if sparse:
-            monkeypatch.setattr(fused_pool, "sparse_pool_grads", spy)
-        else:
-            monkeypatch.setattr(fused_pool, "use_sparse_pool_backward", lambda *a: False)
+    monkeypatch.setattr(fused_pool, "sparse_pool_grads", spy)
+    for switch in ("auto", "off"):
         torch.manual_seed(0)
         model = build_model(name, kernel_size=7, interpolation="bicubic")
-        F.cross_entropy(model(x), y).backward()
+        with fastpath(sparse_pool_backward=switch):
+            F.cross_entropy(model(x), y).backward()
         grads.append([p.grad for p in model.parameters()])
     assert len(calls) == 1 and 0 < calls[0] <= 4 * 32
     for got, expected in zip(*grads, strict=True):

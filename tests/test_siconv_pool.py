@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from scalecnn.layers import POOL_MODES, ScalePool, SiConv2d, siconv_scale_pool
+from scalecnn.layers.fft.plan import conv_config
 from scalecnn.layers.fft.pool import SiConvPoolFFT
 from scalecnn.layers.fft.pool_chosen import scale_blocks
 from scalecnn.layers.fft.pool_energy import energy_scores
@@ -180,8 +181,7 @@ def test_energy_scores_are_the_sums_of_the_output_maps(interp: str, padding: boo
             cin, cout, expected_num_scales(h, w, k), k, padding=padding, interp_mode=interp
         ).double()
         x = torch.randn(2, cin, h, w, dtype=torch.float64)
-        cfg = (k, conv.num_scales, interp, padding)
-        scores = energy_scores(cfg, x, conv.weights.detach(), conv.bias.detach())
+        scores = energy_scores(conv_config(conv), x, conv.weights.detach(), conv.bias.detach())
         expected = conv.forward_direct(x).detach().sum(dim=(3, 4))
         torch.testing.assert_close(scores, expected, rtol=1e-10, atol=1e-10)
 

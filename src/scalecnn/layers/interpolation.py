@@ -50,12 +50,6 @@ def area_matrix_1d(k: int, t: int) -> torch.Tensor:
     return mat
 
 
-def area_matrix_2d(k: int, t: int) -> torch.Tensor:
-    """The paper's 2-D area map as a (t², k²) matrix acting on row-major flattened kernels."""
-    a = area_matrix_1d(k, t)
-    return torch.kron(a, a)
-
-
 @functools.lru_cache(maxsize=256)
 def interpolation_matrix_1d(k: int, t: int, mode: str) -> torch.Tensor:
     """(t, k) float64 matrix ``A`` with ``interpolate_kernel(w, t) == A w Aᵀ · k²/t²``.

@@ -14,9 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from scalecnn.layers import fastpath
 from scalecnn.layers.interpolation import check_interp_mode, interpolate_kernel
-
-METHODS = ("auto", "direct", "fft")
 
 
 def expected_num_scales(height: int, width: int, kernel_size: int) -> int:
@@ -37,7 +36,8 @@ class SiConv2d(nn.Module):
             shape of scale 0; ``True`` → ``t_i // 2`` zero padding per scale.
         interp_mode: ``nearest``, ``bilinear``, ``bicubic`` or ``area``.
         method: ``direct`` (per-scale convolution, the definition), ``fft``
-            (frequency-domain fast path) or ``auto`` (choose by shape).
+            (frequency-domain fast path) or ``auto`` (the switch ``siconv_fft`` of
+            :mod:`scalecnn.layers.fastpath` decides; by default the faster for the shape).
 
     Shapes:
         input ``(B, C_in, H, W)`` → output ``(B, C_out, S, H', W')`` with
@@ -57,8 +57,7 @@ class SiConv2d(nn.Module):
         method: str = "auto",
     ) -> None:
         super().__init__()
-        if method not in METHODS:
-            raise ValueError(f"unknown SiConv2d method {method!r}; expected one of {METHODS}")
+        fastpath.check_conv_method(method, "SiConv2d method")
         if num_scales < 1:
             raise ValueError(f"num_scales must be >= 1, got {num_scales}")
         self.in_channels = in_channels
@@ -110,9 +109,14 @@ class SiConv2d(nn.Module):
             )
 
     def resolved_method(self, x: torch.Tensor) -> str:
-        """The path used for input ``x``: the forced one, or the faster one for its shape."""
+        """The path used for input ``x``: the layer's forced one, else the one the switch
+        ``siconv_fft`` forces (``on``: the FFT path for stride 1), else the faster one for
+        its shape."""
         if self.method != "auto":
             return self.method
+        switch = fastpath.mode("siconv_fft")
+        if switch != "auto":
+            return "fft" if switch == "on" and self.stride == 1 else "direct"
         from scalecnn.layers import fft as siconv_fft
 
         return "fft" if siconv_fft.is_faster(self, x) else "direct"

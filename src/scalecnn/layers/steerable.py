@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft import check_conv_method, conv_nd
+from scalecnn.layers.fastpath import check_conv_method
+from scalecnn.layers.fft import conv_nd
 
 
 class _SteerableConv(nn.Module):
@@ -29,7 +30,8 @@ class _SteerableConv(nn.Module):
         stride, padding: of the 2-D convolutions (zero padding).
         bias: learnable bias ``(C_out,)`` (initialised to zero).
         method: how the 2-D convolutions run (:func:`~scalecnn.layers.fft.conv_nd`):
-            ``auto`` (the FFT path where faster: the 15×15 kernels on the CPU),
+            ``auto`` (the switch ``conv_fft`` of :mod:`scalecnn.layers.fastpath`
+            decides; by default the FFT path where faster: the 15×15 kernels on the CPU),
             ``direct`` or ``fft``; stride ≠ 1 always runs direct.
     """
 

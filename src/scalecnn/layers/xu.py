@@ -15,7 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft import check_conv_method, conv_nd
+from scalecnn.layers.fastpath import check_conv_method
+from scalecnn.layers.fft import conv_nd
 from scalecnn.layers.kanazawa import center_pad_crop
 
 XU_COLUMN_SIZES: tuple[int, ...] = (3, 5, 7, 9, 11)
@@ -43,8 +44,9 @@ class XuConv2d(nn.Module):
             input channels. Use the number of columns to keep columns apart.
         column_sizes: kernel size of every column (default :data:`XU_COLUMN_SIZES`).
         method: how the convolution runs (:func:`~scalecnn.layers.fft.conv_nd`):
-            ``auto`` (the FFT path or NNPACK's forward where faster), ``direct``
-            or ``fft``.
+            ``auto`` (the switches ``conv_fft`` and ``nnpack`` of
+            :mod:`scalecnn.layers.fastpath` decide; by default the FFT path or NNPACK's
+            forward where faster), ``direct`` or ``fft``.
 
     Shapes:
         input ``(B, groups · C_in, H, W)`` → output ``(B, n · C_out, H, W)`` for odd

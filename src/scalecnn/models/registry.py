@@ -6,7 +6,8 @@ its submodules, this one included) imports every model module of the package.
 
 A model is registered under a name with a factory that accepts the common
 keyword arguments ``kernel_size``, ``interpolation``, ``num_channels`` and
-``num_classes`` (plus optional extras such as ``basis``) and returns a module
+``num_classes`` (plus optional extras such as ``basis``, or ``method`` for the
+models with FFT fast paths, which the others ignore) and returns a module
 mapping ``(B, num_channels, 64, 64)`` to logits ``(B, num_classes)``::
 
     from scalecnn.models.registry import register_model
@@ -47,6 +48,7 @@ from pathlib import Path
 
 from torch import nn
 
+from scalecnn.layers.fastpath import check_conv_method
 from scalecnn.study import STUDY_MODELS
 
 ModelFactory = Callable[..., nn.Module]
@@ -120,6 +122,7 @@ def build_model(
     interpolation: str = "bicubic",
     num_channels: int = 1,
     num_classes: int = 36,
+    method: str | None = None,
     **extra: object,
 ) -> nn.Module:
     """Build a registered model.
@@ -130,12 +133,20 @@ def build_model(
         interpolation: kernel interpolation of the SiConv2d models (paper: bicubic).
         num_channels: input channels (1 gray, 3 colour).
         num_classes: number of output logits.
+        method: ``auto``, ``direct`` or ``fft``
+            (:data:`~scalecnn.layers.fastpath.CONV_METHODS`): how the layers with an FFT
+            path compute (SiConv2d of pixel_pool, slice_pool, energy_pool and conv3d,
+            conv3d's Conv3d, Xu's columns, the steerable layers of hermite and disco);
+            models without such layers ignore it. ``None`` (default): passed on only
+            when given, so the factories' own default (``auto``) holds.
         **extra: model-specific options, e.g. ``basis`` for ``disco``.
 
     Returns:
         A module mapping ``(B, num_channels, 64, 64)`` to logits ``(B, num_classes)``.
     """
     spec = get_spec(name)
+    if method is not None:
+        extra["method"] = check_conv_method(method)
     return spec.factory(
         kernel_size=kernel_size,
         interpolation=interpolation,

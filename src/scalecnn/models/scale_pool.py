@@ -12,9 +12,16 @@ from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet, stage_scales
 
 
 def scale_pool_net(
-    num_channels: int, num_classes: int, kernel_size: int, interpolation: str, pool_mode: str
+    num_channels: int,
+    num_classes: int,
+    kernel_size: int,
+    interpolation: str,
+    pool_mode: str,
+    method: str = "auto",
 ) -> TwoStageNet:
     """``SiConv2d → ScalePool(mode) → ReLU`` twice, then global max and the linear layer.
+
+    ``method``: the SiConv2d layers' (``auto``, ``direct`` or ``fft``).
 
     Shapes (k = 7): ``(B, C, 64, 64)`` → stage 1 ``(B, 16, 58, 58)`` (29 scales pooled)
     → stage 2 ``(B, 32, 52, 52)`` (26 scales pooled) → logits ``(B, classes)``.
@@ -22,8 +29,8 @@ def scale_pool_net(
     s1, s2 = stage_scales(kernel_size)
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
-        SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation),
-        SiConv2d(c1, c2, s2, kernel_size, interp_mode=interpolation),
+        SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation, method=method),
+        SiConv2d(c1, c2, s2, kernel_size, interp_mode=interpolation, method=method),
         num_classes,
         pool1=ScalePool(pool_mode),
         pool2=ScalePool(pool_mode),
@@ -32,32 +39,52 @@ def scale_pool_net(
 
 @register_model("pixel_pool", traced=True, scale_pools=True)
 def pixel_pool(
-    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+    kernel_size: int,
+    interpolation: str,
+    num_channels: int,
+    num_classes: int,
+    method: str = "auto",
+    **_: object,
 ) -> nn.Module:
     """:func:`scale_pool_net` with pixel-wise maximum over scales."""
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "pixel")
+    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "pixel", method)
 
 
 @register_model("slice_pool", traced=True, scale_pools=True)
 def slice_pool(
-    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+    kernel_size: int,
+    interpolation: str,
+    num_channels: int,
+    num_classes: int,
+    method: str = "auto",
+    **_: object,
 ) -> nn.Module:
     """:func:`scale_pool_net` keeping the scale slice of largest maximum."""
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "slice")
+    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "slice", method)
 
 
 @register_model("energy_pool", traced=True, scale_pools=True)
 def energy_pool(
-    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+    kernel_size: int,
+    interpolation: str,
+    num_channels: int,
+    num_classes: int,
+    method: str = "auto",
+    **_: object,
 ) -> nn.Module:
     """:func:`scale_pool_net` keeping the scale slice of largest sum over
     (H, W)."""
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "energy")
+    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "energy", method)
 
 
 @register_model("conv3d")
 def conv3d(
-    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+    kernel_size: int,
+    interpolation: str,
+    num_channels: int,
+    num_classes: int,
+    method: str = "auto",
+    **_: object,
 ) -> nn.Module:
     """SiConv2d (no pooling) → ReLU → Conv3d(16, 32, (k, k, k)) over (S, H, W) → ReLU →
     global max over (S, H, W) → linear.
@@ -66,11 +93,12 @@ def conv3d(
     ``(B, 32, 23, 52, 52)`` → logits ``(B, classes)``.
 
     The Conv3d is an :class:`~scalecnn.layers.fft.AutoConv3d` (the FFT path on the
-    CPU, same parameters and ``state_dict`` keys as ``nn.Conv3d``)."""
+    CPU, same parameters and ``state_dict`` keys as ``nn.Conv3d``); ``method`` is both
+    layers'."""
     s1, _s2 = stage_scales(kernel_size)
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
-        SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation),
-        AutoConv3d(c1, c2, (kernel_size, kernel_size, kernel_size)),
+        SiConv2d(num_channels, c1, s1, kernel_size, interp_mode=interpolation, method=method),
+        AutoConv3d(c1, c2, (kernel_size, kernel_size, kernel_size), method=method),
         num_classes,
     )

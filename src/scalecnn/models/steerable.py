@@ -31,16 +31,19 @@ BASIS_SHAPE = (EFFECTIVE_SIZE**2, len(DISCO_SCALES), KERNEL_SIZE, KERNEL_SIZE)
 """Shape ``(F, S, K, K)`` of both models' bases: ``(49, 4, 15, 15)``."""
 
 
-def steerable_net(num_channels: int, num_classes: int, basis: torch.Tensor) -> TwoStageNet:
-    """The shared architecture on a basis ``(F, S, K, K)``.
+def steerable_net(
+    num_channels: int, num_classes: int, basis: torch.Tensor, method: str = "auto"
+) -> TwoStageNet:
+    """The shared architecture on a basis ``(F, S, K, K)``; ``method``: the steerable
+    layers' (``auto``, ``direct`` or ``fft``).
 
     Shapes: ``(B, C, 64, 64)`` → stage 1 ``(B, 16, S, 50, 50)`` → stage 2
     ``(B, 32, S, 36, 36)`` (K = 15) → logits ``(B, classes)``.
     """
     c1, c2 = STAGE_CHANNELS
     return TwoStageNet(
-        SESConv_Z2_H(num_channels, c1, basis, bias=True),
-        SESConv_H_H(c1, c2, 1, basis, bias=True),
+        SESConv_Z2_H(num_channels, c1, basis, bias=True, method=method),
+        SESConv_H_H(c1, c2, 1, basis, bias=True, method=method),
         num_classes,
     )
 
@@ -79,7 +82,12 @@ def load_basis(basis: torch.Tensor | np.ndarray | str | Path | None) -> torch.Te
 
 @register_model("hermite")
 def hermite(
-    kernel_size: int, interpolation: str, num_channels: int, num_classes: int, **_: object
+    kernel_size: int,
+    interpolation: str,
+    num_channels: int,
+    num_classes: int,
+    method: str = "auto",
+    **_: object,
 ) -> nn.Module:
     """SESN with the "hermite_b" basis (scales 2…4, mult 1.5, order 4).
 
@@ -87,7 +95,7 @@ def hermite(
     are unused.
     """
     basis = hermite_basis(KERNEL_SIZE, EFFECTIVE_SIZE, HERMITE_SCALES, HERMITE_MULT, MAX_ORDER)
-    return steerable_net(num_channels, num_classes, basis)
+    return steerable_net(num_channels, num_classes, basis, method)
 
 
 @register_model("disco", needs_basis=True)
@@ -97,6 +105,7 @@ def disco(
     num_channels: int,
     num_classes: int,
     basis: torch.Tensor | np.ndarray | str | Path | None = None,
+    method: str = "auto",
     **_: object,
 ) -> nn.Module:
     """DISCO on the final "disco_b" basis given as ``basis=`` (see :func:`load_basis`).
@@ -104,4 +113,4 @@ def disco(
     The kernel is always 15×15 (effective 7); ``kernel_size`` and ``interpolation``
     are unused.
     """
-    return steerable_net(num_channels, num_classes, load_basis(basis))
+    return steerable_net(num_channels, num_classes, load_basis(basis), method)

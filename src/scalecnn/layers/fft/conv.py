@@ -4,24 +4,23 @@
 dilation, zero padding and any number of groups, with the same gradients
 (``torch.fft`` transforms, differentiated by autograd, around the chunked channel
 mixing of :mod:`scalecnn.layers.fft.mixing`, which has its own backward).
-:func:`conv_nd` picks the direct or the FFT path by shape and device
-(:func:`~scalecnn.layers.fft.cost.fft_is_faster`); the baselines with large
-kernels (conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and
-disco, Xu's columns) call it; up to 11×11 on an AVX2 CPU NNPACK's spatial forward
-(:mod:`~scalecnn.layers.fft.direct`) is faster still.
+:func:`conv_nd` picks the direct or the FFT path (the switch ``conv_fft`` of
+:mod:`scalecnn.layers.fastpath`; under ``auto`` by shape and device,
+:func:`~scalecnn.layers.fft.cost.fft_is_faster`, unless NNPACK's spatial forward of
+:mod:`~scalecnn.layers.fft.direct` is taken); the baselines with large kernels
+(conv3d's ``7×7×7`` Conv3d, the 15×15 steerable kernels of hermite and disco, Xu's
+columns) call it.
 
 Per spatial dimension of size ``N`` with zero padding ``p`` one FFT length
 ``L ≥ N + p`` (2·3·5-smooth for the two FFT dimensions) keeps circular
 wrap-around on zeros. The input is transformed by ``rfft2`` over the last two
 dimensions, the kernel (shifted by ``−p``, conjugated) by two small DFT matrix
 products there, and, for 3-D inputs, both by a complex DFT matrix product along
-the leading one (torch's FFT along that dimension is slower, and ``rfftn`` over
-all three was 1.5× slower at conv3d's shape; fusing that DFT into the chunks of
-the mixing was 1.3× slower than the DFT as one batched product); per frequency and group one complex
-matrix product ``(B, C/g) @ (C/g, O/g)`` mixes the channels; the inverse
-transforms (along the leading dimension for the kept outputs only), the crop to
-``N + 2p − K + 1`` and the bias follow. Costs and measurements:
-``docs/fft_path.md``.
+the leading one (torch's FFT along that dimension is slower); per frequency and
+group one complex matrix product ``(B, C/g) @ (C/g, O/g)`` mixes the channels; the
+inverse transforms (along the leading dimension for the kept outputs only), the
+crop to ``N + 2p − K + 1`` and the bias follow. Costs, measurements and the
+alternatives tried: ``docs/fft_path.md``.
 """
 
 from __future__ import annotations
@@ -33,22 +32,15 @@ from functools import partial
 import torch
 from torch import nn
 
+from scalecnn.layers import fastpath
+from scalecnn.layers.fastpath import check_conv_method
 from scalecnn.layers.fft.cost import fft_is_faster
-from scalecnn.layers.fft.direct import direct_conv, nnpack_is_faster
+from scalecnn.layers.fft.direct import direct_conv, uses_nnpack
 from scalecnn.layers.fft.mixing import spectral_mix
 from scalecnn.layers.fft.plan import conj_shifted_dft, next_fast_len
-from scalecnn.layers.fft.sparse_grad import SparseAwareConv, records_grad
+from scalecnn.layers.fft.sparse_grad import sparse_aware
 
-__all__ = ["CONV_METHODS", "AutoConv3d", "check_conv_method", "conv_nd", "fft_conv"]
-
-CONV_METHODS = ("auto", "direct", "fft")
-
-
-def check_conv_method(method: str) -> str:
-    """``method`` if it is one of :data:`CONV_METHODS`; a ``ValueError`` otherwise."""
-    if method not in CONV_METHODS:
-        raise ValueError(f"method must be one of {CONV_METHODS}, got {method!r}")
-    return method
+__all__ = ["AutoConv3d", "auto_method", "conv_nd", "fft_conv"]
 
 
 def _as_tuple(value: int | Sequence[int], dims: int, name: str) -> tuple[int, ...]:
@@ -98,7 +90,7 @@ def _leading_dfts(
 class _RowTransform(torch.autograd.Function):
     """``m (P, Q) @ x (N, Q, R) → (N, P, R)`` for a constant matrix ``m``, with the
     backward ``mᴴ @ grad`` from a contiguous ``mᴴ`` (autograd's would broadcast a
-    conjugate view of ``m``, which runs ten times slower than the forward)."""
+    conjugate view of ``m``, which runs much slower than the forward)."""
 
     @staticmethod
     def forward(ctx, m: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -123,8 +115,7 @@ def _kernel_spectra(
     DFT matrix products (``(L2/2+1, K2)`` along the width, ``(L1, K1)`` along the
     height) whose last factor is the channels: the result is frequency-major without a
     transpose, and only the kernel's ``K1·K2`` taps are multiplied (an FFT of the
-    padded grid transforms zeros, and along strided rows: 6× slower for hermite's
-    2048 kernels of 15×15 on a 50×50 grid).
+    padded grid transforms zeros, and along strided rows).
     """
     dims = weight.dim() - 2
     (o, cg), (k1, k2) = weight.shape[:2], weight.shape[-2:]
@@ -165,7 +156,8 @@ def fft_conv(
 
     When a gradient is recorded, the backward takes the sparse route of
     :mod:`~scalecnn.layers.fft.sparse_grad` where the output's gradient is sparse
-    (conv3d: a global maximum follows) and the FFT's backward otherwise.
+    (conv3d: a global maximum follows; the switch ``sparse_backward``) and the FFT's
+    backward otherwise.
 
     Args:
         x: ``(B, C, *N)`` with 2 or 3 spatial dimensions.
@@ -180,10 +172,8 @@ def fft_conv(
     """
     _check(x, weight, groups)
     padding = _as_tuple(padding, x.dim() - 2, "padding")
-    if records_grad(x, weight, bias):
-        conv = partial(_fft_conv, padding=padding, groups=groups)
-        return SparseAwareConv.apply(x, weight, bias, padding, groups, conv)
-    return _fft_conv(x, weight, bias, padding, groups)
+    conv = partial(_fft_conv, padding=padding, groups=groups)
+    return sparse_aware(conv, x, weight, bias, padding, groups)
 
 
 def _fft_conv(
@@ -237,17 +227,29 @@ def conv_nd(
 ) -> torch.Tensor:
     """A stride-1 2-D or 3-D convolution by the ``direct`` path (the library's kernels,
     :func:`~scalecnn.layers.fft.direct.direct_conv`), the ``fft`` path (:func:`fft_conv`)
-    or the one ``auto`` expects to be faster (the FFT where :func:`fft_is_faster`, unless
-    NNPACK's spatial forward is faster still: up to 11×11 kernels on an AVX2 CPU).
+    or, for ``auto``, the one :func:`auto_method` picks.
 
     Shapes as ``F.conv2d``/``F.conv3d``: ``(B, C, *N)``, ``(O, C/groups, *K)`` →
     ``(B, O, *(N + 2·padding − K + 1))``.
     """
     check_conv_method(method)
-    by_fft = fft_is_faster(x, weight) and not nnpack_is_faster(x, weight, groups)
-    if method == "fft" or (method == "auto" and by_fft):
+    if method == "auto":
+        method = auto_method(x, weight, groups)
+    if method == "fft":
         return fft_conv(x, weight, bias, padding, groups)
     return direct_conv(x, weight, bias, padding, groups)
+
+
+def auto_method(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> str:
+    """The path of ``conv_nd(method='auto')`` for ``x (B, C, *N)`` and ``weight
+    (O, C/groups, *K)``: ``fft`` or ``direct`` as the switch ``conv_fft`` forces, else
+    ``fft`` where :func:`fft_is_faster` unless NNPACK's forward is taken (it is faster
+    still for mid-sized kernels)."""
+    switch = fastpath.mode("conv_fft")
+    if switch != "auto":
+        return "fft" if switch == "on" else "direct"
+    by_fft = fft_is_faster(x, weight) and not uses_nnpack(x, weight, groups)
+    return "fft" if by_fft else "direct"
 
 
 class AutoConv3d(nn.Conv3d):
@@ -255,8 +257,8 @@ class AutoConv3d(nn.Conv3d):
 
     Same parameters (``weight (O, C/groups, *K)``, ``bias (O,)``), initialisation
     and ``state_dict`` keys as ``nn.Conv3d``, so checkpoints of either load into
-    the other. ``method``: ``auto`` (FFT where :func:`fft_is_faster`), ``direct``
-    or ``fft``.
+    the other. ``method``: ``auto`` (:func:`conv_nd` decides), ``direct`` (``nn.Conv3d``
+    itself) or ``fft``.
 
     Shapes: ``(B, C, D, H, W)`` → ``(B, O, D + 2p − K + 1, …)``.
     """

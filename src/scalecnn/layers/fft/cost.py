@@ -1,10 +1,12 @@
-"""When the frequency domain pays: the choice of ``method='auto'``.
+"""When the frequency domain pays: the choice of ``method='auto'`` under the switches'
+``auto`` mode.
 
-:func:`is_faster` (SiConv2d) compares cost models of the direct and the FFT path
-fitted to one-thread process times of 15 layer shapes on a 2-core AVX-512 CPU, one
-for training and one for inference. :func:`fft_is_faster` (the plain convolutions
-of :mod:`scalecnn.layers.fft.conv`) is a threshold on the kernel volume and the
-input channels per group. The measurements behind both: ``docs/fft_path.md``.
+:func:`is_faster` (SiConv2d) compares cost models of the direct and the FFT path,
+one for training and one for inference (:data:`~scalecnn.layers.fastpath.COSTS`).
+:func:`fft_is_faster` (the plain convolutions of :mod:`scalecnn.layers.fft.conv`) is
+a threshold on the kernel volume and the input channels per group. Both read their
+constants from :mod:`scalecnn.layers.fastpath` at every call; the measurements behind
+them: ``docs/fft_path.md``.
 """
 
 from __future__ import annotations
@@ -13,53 +15,21 @@ import math
 
 import torch
 
+from scalecnn.layers import fastpath
 from scalecnn.layers.fft.chunks import chunk_budget, scale_chunks
 from scalecnn.layers.fft.plan import fft_sizes
 
-__all__ = [
-    "COSTS",
-    "CPU_MIN_GROUP_INPUTS",
-    "CPU_MIN_KERNEL_VOLUME",
-    "fft_is_faster",
-    "is_faster",
-]
-
-COSTS: dict[str, dict[str, float]] = {
-    "train": {  # forward + backward (direct backward is ~8× its forward for large kernels)
-        "direct_mac": 1 / 26e9,  # per multiply-add of the forward, times 2 or 3 passes
-        "direct_scale": 1.5e-4,
-        "fft_point_log": 0.51e-9,  # per (image · point · log2 points) of the FFTs
-        "fft_product": 1.04e-9,  # per complex product term B·C·O·S·nh·fw
-        "fft_fixed": 3e-4,
-        "fft_chunk": 2e-4,
-    },
-    "infer": {  # forward only
-        "direct_mac": 1 / 60e9,
-        "direct_mac_few_channels": 1 / 40e9,  # C_in < 4: convolutions run slower
-        "direct_scale": 6e-5,
-        "fft_point_log": 0.3e-9,
-        "fft_product": 0.35e-9,
-        "fft_fixed": 1.5e-4,
-        "fft_chunk": 1e-4,
-    },
-}
-"""Seconds per unit of work of :func:`is_faster`'s cost models."""
-
-CPU_MIN_KERNEL_VOLUME = 100
-"""Below this many direct multiply-adds per (output value, input channel of the group)
-— the kernel volume — the direct path wins on the CPU."""
-CPU_MIN_GROUP_INPUTS = 4
-"""With fewer input channels per group the direct path is cheap (its work grows with
-C·O, the FFT path's transforms with C + O)."""
+__all__ = ["fft_is_faster", "is_faster"]
 
 
 def is_faster(layer, x: torch.Tensor) -> bool:
     """Whether the FFT path is expected to beat the direct one for this layer and input.
 
     ``layer``: a SiConv2d; ``x``: its input ``(B, C, H, W)``. ``False`` for stride ≠ 1
-    (unsupported). Otherwise compares cost estimates of both paths (:data:`COSTS`)
-    for training (grad mode on and a gradient needed) or inference: the paper's
-    layers pick the FFT path, tiny layers (a few small scales) stay direct.
+    (unsupported). Otherwise compares cost estimates of both paths
+    (:data:`~scalecnn.layers.fastpath.COSTS`) for training (grad mode on and a gradient
+    needed) or inference: the paper's layers pick the FFT path, tiny layers (a few small
+    scales) stay direct.
     """
     if layer.stride != 1 or x.dim() != 4:
         return False
@@ -76,7 +46,7 @@ def is_faster(layer, x: torch.Tensor) -> bool:
     training = torch.is_grad_enabled() and (
         x.requires_grad or layer.weights.requires_grad or layer.bias.requires_grad
     )
-    cost = COSTS["train" if training else "infer"]
+    cost = fastpath.COSTS["train" if training else "infer"]
     if training:
         direct = b * c * o * macs * (2 + int(x.requires_grad)) * cost["direct_mac"]
     else:
@@ -100,12 +70,14 @@ def fft_is_faster(x: torch.Tensor, weight: torch.Tensor) -> bool:
     """Whether :func:`~scalecnn.layers.fft.conv.fft_conv` is expected to beat the direct
     convolution of ``x (B, C, *N)`` with ``weight (O, C/groups, *K)``.
 
-    On the CPU: kernels of at least 100 elements per (output, input) channel pair
-    (11×11 and up in 2-D, 5×5×5 and up in 3-D) with at least 4 input channels per
-    group. On other devices the direct path (cuDNN), which has not been measured
-    against this FFT path there.
+    On the CPU: kernels of at least
+    :data:`~scalecnn.layers.fastpath.CPU_MIN_KERNEL_VOLUME` elements per (output, input)
+    channel pair (11×11 and up in 2-D, 5×5×5 and up in 3-D) with at least
+    :data:`~scalecnn.layers.fastpath.CPU_MIN_GROUP_INPUTS` input channels per group. On
+    other devices the direct path (cuDNN), which has not been measured against this FFT
+    path there.
     """
     if x.device.type != "cpu":
         return False
-    few_inputs = weight.shape[1] < CPU_MIN_GROUP_INPUTS
-    return not few_inputs and math.prod(weight.shape[2:]) >= CPU_MIN_KERNEL_VOLUME
+    few_inputs = weight.shape[1] < fastpath.CPU_MIN_GROUP_INPUTS
+    return not few_inputs and math.prod(weight.shape[2:]) >= fastpath.CPU_MIN_KERNEL_VOLUME

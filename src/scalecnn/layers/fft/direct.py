@@ -5,18 +5,18 @@ of them on the CPU, and the sparse backward.
 an ``nn.Conv2d`` that takes this path) computes ``F.conv2d``/``F.conv3d`` for stride 1:
 
 * **forward**: oneDNN's convolution (what ``F.conv2d`` runs on the CPU), or NNPACK's
-  (tiled FFT/Winograd, in every PyTorch CPU build for x86-64) where
-  :func:`nnpack_is_faster`. On a 2-core AVX2 CPU, one thread, batch 16, 64×64, NNPACK's
-  forward took 18 ms against oneDNN's 40–55 ms for a 7×7 kernel with 16 → 32 channels and
-  23–44 ms against 190–260 ms for 9×9 and 11×11, where oneDNN falls off its fast kernels;
-  oneDNN stayed faster for 3×3, for kernels from 13×13 up (NNPACK's 16×16 tiles) and for
-  7×7 with fewer than 8 input channels (``benchmarks/README.md``). The two differ by float
-  rounding (≈10⁻⁶ of the output's range).
+  (tiled FFT/Winograd, in every PyTorch CPU build for x86-64) where :func:`uses_nnpack`
+  (the switch ``nnpack`` of :mod:`scalecnn.layers.fastpath`; under ``auto``
+  :func:`nnpack_is_faster`): on an AVX2 CPU oneDNN falls off its fast kernels for
+  mid-sized kernels, where NNPACK's tiles do not. The two differ by float rounding
+  (≈10⁻⁶ of the output's range).
 * **backward** (CPU, gradient recorded): the sparse route of
   :mod:`~scalecnn.layers.fft.sparse_grad` when the output's gradient is sparse — the
   second convolution of standard, xu and kanazawa feeds a maximum (over columns or
   scales) and a global maximum, so a few entries per (image, channel) get a gradient —
   and the library's backward (oneDNN) otherwise.
+
+The measurements behind the choice: ``docs/fft_path.md``.
 """
 
 from __future__ import annotations
@@ -29,16 +29,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from scalecnn.layers.fft.sparse_grad import SparseAwareConv, records_grad
+from scalecnn.layers import fastpath
+from scalecnn.layers.fft.sparse_grad import sparse_aware
 
-__all__ = ["NNPACK_KERNEL_SIZES", "FastConv2d", "direct_conv", "nnpack_is_faster"]
-
-NNPACK_KERNEL_SIZES = range(5, 12)
-"""Kernel sizes (largest side) for which NNPACK's forward can beat oneDNN's."""
-NNPACK_MIN_INPUTS = 8
-"""Input channels per group below which oneDNN stays faster for kernels up to 7×7."""
-NNPACK_ANY_INPUTS_FROM = 9
-"""Kernel size from which NNPACK wins with any number of input channels."""
+__all__ = ["FastConv2d", "direct_conv", "nnpack_applies", "nnpack_is_faster", "uses_nnpack"]
 
 
 @functools.cache
@@ -55,23 +49,46 @@ def _cpu_capability() -> str:
     return torch.backends.cpu.get_cpu_capability()
 
 
+def _nnpack_takes(x: torch.Tensor, groups: int) -> bool:
+    """Whether NNPACK's convolution accepts this input: float32 ``(B, C, H, W)`` on the CPU,
+    one group."""
+    return x.device.type == "cpu" and x.dim() == 4 and x.dtype == torch.float32 and groups == 1
+
+
+def nnpack_applies(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> bool:
+    """Whether NNPACK can compute the stride-1 convolution of ``x (B, C, H, W)`` with
+    ``weight (O, C/groups, kh, kw)``: float32 on the CPU, one group, NNPACK available."""
+    return _nnpack_takes(x, groups) and _nnpack_ready()
+
+
 def nnpack_is_faster(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> bool:
     """Whether NNPACK's forward is expected to beat oneDNN's for ``x (B, C, H, W)`` and
     ``weight (O, C/groups, kh, kw)``.
 
-    True for a float32 2-D convolution on a CPU below AVX-512 (where it was measured;
-    oneDNN is much faster with AVX-512), one group, the larger kernel side in
-    :data:`NNPACK_KERNEL_SIZES` and at least :data:`NNPACK_MIN_INPUTS` input channels
-    (or a kernel of at least :data:`NNPACK_ANY_INPUTS_FROM`), when NNPACK is available.
+    True where NNPACK applies, on a CPU whose capability is not in
+    :data:`~scalecnn.layers.fastpath.NNPACK_SLOWER_ON` (AVX-512), the larger kernel side in
+    :data:`~scalecnn.layers.fastpath.NNPACK_KERNEL_SIZES` and at least
+    :data:`~scalecnn.layers.fastpath.NNPACK_MIN_INPUTS` input channels (or a kernel of at
+    least :data:`~scalecnn.layers.fastpath.NNPACK_ANY_INPUTS_FROM`).
     """
-    if x.device.type != "cpu" or x.dim() != 4 or x.dtype != torch.float32 or groups != 1:
+    if not _nnpack_takes(x, groups):
         return False
     size = max(weight.shape[-2:])
-    if size not in NNPACK_KERNEL_SIZES:
+    if size not in fastpath.NNPACK_KERNEL_SIZES:
         return False
-    if weight.shape[1] < NNPACK_MIN_INPUTS and size < NNPACK_ANY_INPUTS_FROM:
+    if weight.shape[1] < fastpath.NNPACK_MIN_INPUTS and size < fastpath.NNPACK_ANY_INPUTS_FROM:
         return False
-    return _cpu_capability() != "AVX512" and _nnpack_ready()
+    return _cpu_capability() not in fastpath.NNPACK_SLOWER_ON and _nnpack_ready()
+
+
+def uses_nnpack(x: torch.Tensor, weight: torch.Tensor, groups: int = 1) -> bool:
+    """Whether :func:`direct_conv` runs NNPACK's forward for these arguments: by the switch
+    ``nnpack`` (``on``: wherever :func:`nnpack_applies`; ``off``: never; ``auto``:
+    :func:`nnpack_is_faster`)."""
+    switch = fastpath.mode("nnpack")
+    if switch == "auto":
+        return nnpack_is_faster(x, weight, groups)
+    return switch == "on" and nnpack_applies(x, weight, groups)
 
 
 def _nnpack_conv(
@@ -105,10 +122,10 @@ def direct_conv(
     """
     dims = x.dim() - 2
     padding = (padding,) * dims if isinstance(padding, int) else tuple(int(p) for p in padding)
-    conv = _library_conv(padding, groups, nnpack_is_faster(x, weight, groups))
-    if x.device.type != "cpu" or not records_grad(x, weight, bias):
+    conv = _library_conv(padding, groups, uses_nnpack(x, weight, groups))
+    if x.device.type != "cpu":
         return conv(x, weight, bias)
-    return SparseAwareConv.apply(x, weight, bias, padding, groups, conv)
+    return sparse_aware(conv, x, weight, bias, padding, groups)
 
 
 class FastConv2d(nn.Conv2d):

@@ -7,12 +7,12 @@ batched matrix product needs them frequency-major, ``(F, B, C)``. Transposing
 whole spectra (hundreds of MB for conv3d) and multiplying them in one batched call
 runs from main memory; :func:`spectral_mix` instead takes a few hundred
 frequencies at a time, transposes that slice into a reused buffer, multiplies and
-writes it back, so every step works in the cache (the bare products alone are
-2.7× faster at conv3d's shape, one thread). The kernel spectra arrive
-frequency-major (they are small before their transform, so the caller moves their
-channels last there). The backward is hand-written in the same chunks: autograd
-would transpose the whole spectra again and multiply by conjugate views, which
-torch materialises slowly; here conjugation happens in place on chunk buffers.
+writes it back, so every step works in the cache (measured: ``docs/fft_path.md``).
+The kernel spectra arrive frequency-major (they are small before their transform,
+so the caller moves their channels last there). The backward is hand-written in the
+same chunks: autograd would transpose the whole spectra again and multiply by
+conjugate views, which torch materialises slowly; here conjugation happens in place
+on chunk buffers.
 """
 
 from __future__ import annotations

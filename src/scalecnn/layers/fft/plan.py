@@ -17,7 +17,16 @@ import torch
 
 from scalecnn.layers.interpolation import interpolation_matrix_1d
 
-__all__ = ["FFTPlan", "chunk_mask", "fft_sizes", "next_fast_len", "plan_for"]
+__all__ = [
+    "ConvConfig",
+    "FFTPlan",
+    "chunk_mask",
+    "conj_shifted_dft",
+    "conv_config",
+    "fft_sizes",
+    "next_fast_len",
+    "plan_for",
+]
 
 _FAST_PRIMES = (2, 3, 5)
 _MAX_CACHED_PLANS = 64
@@ -45,6 +54,22 @@ def fft_sizes(h: int, w: int, k: int, num_scales: int, padding: bool) -> tuple[i
     t_max = k + 2 * (num_scales - 1)
     extra = t_max // 2 if padding else 0
     return next_fast_len(h + extra), next_fast_len(w + extra)
+
+
+@dataclass(frozen=True)
+class ConvConfig:
+    """What a SiConv2d's output depends on besides its weights and input size: a hashable
+    record, passed instead of a positional tuple."""
+
+    k: int  # base kernel size
+    num_scales: int  # S: kernels k + 2i for i < S
+    interp_mode: str  # kernel interpolation (nearest, bilinear, bicubic, area)
+    padding: bool  # False: valid per scale, zero-padded back; True: t_i // 2 zero padding
+
+
+def conv_config(layer) -> ConvConfig:
+    """The :class:`ConvConfig` of ``layer`` (a SiConv2d)."""
+    return ConvConfig(layer.kernel_size, layer.num_scales, layer.interp_mode, layer.padding)
 
 
 @dataclass(frozen=True)

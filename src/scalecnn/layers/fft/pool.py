@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from scalecnn.layers import fastpath
 from scalecnn.layers.fft.autograd import SpectralGrads
 from scalecnn.layers.fft.chunks import chunk_budget
-from scalecnn.layers.fft.plan import plan_for
+from scalecnn.layers.fft.plan import conv_config, plan_for
 from scalecnn.layers.fft.pool_chosen import slice_backward
 from scalecnn.layers.fft.pool_energy import energy_forward
 from scalecnn.layers.fft.pool_running import pixel_backward, pooled_forward
@@ -51,10 +52,8 @@ def siconv_scale_pool(
     Sets ``pool.indices`` like :class:`~scalecnn.layers.ScalePool` does
     (``(B, O, H', W')`` for ``pixel``, ``(B, O)`` for ``slice``/``energy``).
 
-    ``fuse``: ``None`` fuses where that is faster, on the CPU. On CUDA the fused
-    path's loops over chunks of scales cost more kernel launches than the stacked
-    tensor costs memory traffic, so there the two modules run one after the other.
-    ``True`` fuses on any device, ``False`` never.
+    ``fuse``: ``None`` leaves it to :func:`fuses_by_default`; ``True`` fuses on any
+    device, ``False`` never.
     """
     conv._check_input(x)
     if fuse is None:
@@ -73,31 +72,40 @@ def siconv_scale_pool(
             plan,
             chunk_budget(x, conv.out_channels, conv.num_scales, plan.out_h, plan.out_w),
             pool.mode,
-            (conv.kernel_size, conv.num_scales, conv.interp_mode, conv.padding),
+            conv_config(conv),
+            fastpath.mode("sparse_pool_backward"),
         )
     pool.indices = idx
     return out.to(dtype)
 
 
 def fuses_by_default(device: torch.device | str) -> bool:
-    """Whether :func:`siconv_scale_pool` fuses on ``device`` when ``fuse`` is ``None``."""
+    """Whether :func:`siconv_scale_pool` fuses on ``device`` when ``fuse`` is ``None``: as
+    the switch ``fused_pool`` forces, else on the CPU only (on CUDA the fused path's loops
+    over chunks of scales cost more kernel launches than the stacked tensor costs memory
+    traffic)."""
+    switch = fastpath.mode("fused_pool")
+    if switch != "auto":
+        return switch == "on"
     return torch.device(device).type == "cpu"
 
 
 class SiConvPoolFFT(torch.autograd.Function):
-    """``(x (B, C, H, W), weights, bias, plan, budget, mode, conv_cfg)`` →
-    ``(out (B, O, H', W'), indices)``; ``conv_cfg = (k, S, interp_mode, padding)``.
-    First-order differentiable wrt ``x``, ``weights`` and ``bias``."""
+    """``(x (B, C, H, W), weights, bias, plan, budget, mode, cfg, sparse)`` →
+    ``(out (B, O, H', W'), indices)``; ``cfg`` the layer's
+    :class:`~scalecnn.layers.fft.plan.ConvConfig`, ``sparse`` the mode of the switch
+    ``sparse_pool_backward`` when the graph was recorded. First-order differentiable wrt
+    ``x``, ``weights`` and ``bias``."""
 
     @staticmethod
-    def forward(ctx, x, weights, bias, plan, budget, mode, conv_cfg):
+    def forward(ctx, x, weights, bias, plan, budget, mode, cfg, sparse="auto"):
         if mode == "energy":
-            out, idx, xf = energy_forward(plan, conv_cfg, x, weights, bias)
+            out, idx, xf = energy_forward(plan, cfg, x, weights, bias)
         else:
             out, idx, xf = pooled_forward(plan, x, weights, bias, budget, mode)
         ctx.save_for_backward(x, weights, idx)
         ctx.plan, ctx.budget, ctx.xf, ctx.mode = plan, budget, xf, mode
-        ctx.conv_cfg = conv_cfg
+        ctx.cfg, ctx.sparse = cfg, sparse
         ctx.mark_non_differentiable(idx)
         return out, idx
 
@@ -106,12 +114,12 @@ class SiConvPoolFFT(torch.autograd.Function):
     def backward(ctx, gout, _gidx):
         x, weights, idx = ctx.saved_tensors
         needs = ctx.needs_input_grad[:3]
-        if use_sparse_pool_backward(gout, idx, x.shape[1], ctx.conv_cfg, ctx.mode):
-            grads = sparse_pool_grads(ctx.conv_cfg, x, weights, gout, idx, needs)
-            return (*grads, None, None, None, None)
+        unused = (None,) * 5  # plan, budget, mode, cfg, sparse
+        if use_sparse_pool_backward(gout, idx, x.shape[1], ctx.cfg, ctx.mode, ctx.sparse):
+            return (*sparse_pool_grads(ctx.cfg, x, weights, gout, idx, needs), *unused)
         grads = SpectralGrads(x, weights, ctx.xf, needs)
         if ctx.mode == "pixel":
             pixel_backward(ctx.plan, grads, gout, idx, ctx.budget)
         else:
             slice_backward(ctx.plan, grads, gout, idx)
-        return (*grads.results(ctx.plan, x, needs), None, None, None, None)
+        return (*grads.results(ctx.plan, x, needs), *unused)

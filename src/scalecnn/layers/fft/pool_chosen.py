@@ -48,8 +48,8 @@ def _batch_major(spectrum: torch.Tensor, b: int, f: int) -> torch.Tensor:
     """An input spectrum (:func:`~scalecnn.layers.fft.transforms.input_spectrum`) as
     ``(B, F, C)``, contiguous per batch.
 
-    Gathering a few batch entries is then a copy of whole rows (an ``index_select``
-    on the middle dimension of the frequency-major layout was several times slower).
+    Gathering a few batch entries is then a copy of whole rows, not a strided
+    ``index_select`` on the middle dimension of the frequency-major layout.
     """
     if spectrum.dim() == 4:  # one channel: (B, 1, nh, fw)
         return spectrum.reshape(b, f, 1)

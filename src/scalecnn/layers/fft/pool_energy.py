@@ -13,7 +13,7 @@ import functools
 
 import torch
 
-from scalecnn.layers.fft.plan import FFTPlan
+from scalecnn.layers.fft.plan import ConvConfig, FFTPlan
 from scalecnn.layers.fft.pool_chosen import chosen_outputs
 from scalecnn.layers.fft.transforms import complex_weights, input_spectrum
 from scalecnn.layers.interpolation import interpolation_matrix_1d
@@ -50,15 +50,15 @@ def window_sum_matrices(
 
 
 def energy_scores(
-    conv_cfg: tuple, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor
+    cfg: ConvConfig, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor
 ) -> torch.Tensor:
     """Sum over each scale's valid outputs, ``(B, O, S)``, without computing the outputs.
 
-    ``conv_cfg = (k, S, mode, padding)``; ``x (B, C, H, W)``, ``weights (O, C, k, k)``,
+    ``cfg``: the SiConv2d's configuration; ``x (B, C, H, W)``, ``weights (O, C, k, k)``,
     ``bias (O,)``. Cost ``B·C·S·k·H·W`` (one matmul) instead of all ``B·O·S`` output
     maps.
     """
-    k, num_scales, mode, padding = conv_cfg
+    k, num_scales, mode, padding = cfg.k, cfg.num_scales, cfg.interp_mode, cfg.padding
     b, c, h, w = x.shape
     e_h, n_h = window_sum_matrices(k, num_scales, mode, padding, h)
     e_w, n_w = window_sum_matrices(k, num_scales, mode, padding, w)
@@ -73,13 +73,14 @@ def energy_scores(
 
 
 def energy_forward(
-    plan: FFTPlan, conv_cfg: tuple, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor
+    plan: FFTPlan, cfg: ConvConfig, x: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Energy pooling: scores from window sums, then only the chosen scale per ``(b, o)``.
 
-    Returns ``(out (B, O, H', W'), indices (B, O), input spectrum)``.
+    ``x (B, C, H, W)``, ``weights (O, C, k, k)``, ``bias (O,)``. Returns
+    ``(out (B, O, H', W'), indices (B, O), input spectrum)``.
     """
-    idx = energy_scores(conv_cfg, x, weights, bias).argmax(dim=2)  # first maximum
+    idx = energy_scores(cfg, x, weights, bias).argmax(dim=2)  # first maximum
     xf = input_spectrum(x, plan)
     out = chosen_outputs(plan, xf, complex_weights(weights, xf.dtype), bias, idx)
     return out.contiguous(), idx, xf

@@ -51,7 +51,7 @@ def _ring(t: torch.Tensor, r: int) -> list[torch.Tensor]:
 def _set_index_where(idx: torch.Tensor, cond: torch.Tensor, s: int) -> None:
     """``idx[cond] = s`` for a running index whose entries are all ``< s``.
 
-    Written as ``idx = max(idx, s·cond)``: branch-free, ~30× faster on CPU than
+    Written as ``idx = max(idx, s·cond)``: branch-free, much faster on the CPU than
     ``masked_fill_`` with an irregular mask.
     """
     torch.maximum(idx, cond.to(idx.dtype).mul_(s), out=idx)
@@ -81,19 +81,18 @@ def fold_pixel(state: dict, v: torch.Tensor, s: int, region: tuple) -> None:
             rr.clamp_(min=0)
 
 
-def fold_slice(state: dict, v: torch.Tensor, s: int, region: tuple, mode: str) -> None:
+def fold_slice(state: dict, v: torch.Tensor, s: int, region: tuple) -> None:
     """Fold scale ``s`` (outputs ``v (B, O, h, w)`` on ``region``, zero elsewhere) into the
-    running per-(b, o) choice of ``slice``/``energy`` pooling: ``state['best']`` and
-    ``state['idx']`` ``(B, O)``, the kept slice ``state['out']`` ``(B, O, H', W')``.
+    running per-(b, o) choice of ``slice`` pooling: the best slice maximum
+    ``state['best']`` and its scale ``state['idx']`` ``(B, O)``, the kept slice
+    ``state['out']`` ``(B, O, H', W')``.
 
     Only ``region`` of the kept slice is written; the final ``mask[idx]`` zeroes the rest.
+    (``energy`` pooling needs no running fold: it chooses before computing any output.)
     """
-    if mode == "slice":
-        score = v.amax(dim=(-2, -1))
-        if region[-1].start > 0:
-            score.clamp_(min=0)  # the zero border competes for the maximum
-    else:
-        score = v.sum(dim=(-2, -1))
+    score = v.amax(dim=(-2, -1))
+    if region[-1].start > 0:
+        score.clamp_(min=0)  # the zero border competes for the maximum
     if s == 0:
         state["out"] = _state(v[:, :, None])
         state["out"].copy_(v)
@@ -116,11 +115,14 @@ def pooled_forward(
     budget: int,
     mode: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Running ``pixel``/``slice`` pooling over the scale chunks of ``x (B, C, H, W)``.
+    """Running ``pixel``/``slice`` pooling over the scale chunks of ``x (B, C, H, W)``
+    (``energy`` pooling: :mod:`~scalecnn.layers.fft.pool_energy`).
 
     Returns ``(out (B, O, H', W'), indices, input spectrum)``; indices ``(B, O, H', W')``
     for ``pixel``, ``(B, O)`` for ``slice``.
     """
+    if mode not in ("pixel", "slice"):
+        raise ValueError(f"running pooling is pixel or slice, got {mode!r}")
     b, c = x.shape[:2]
     o = weights.shape[0]
     s_total = plan.g_h.shape[0]
@@ -139,7 +141,7 @@ def pooled_forward(
             if mode == "pixel":
                 fold_pixel(state, v, s, region)
             else:
-                fold_slice(state, v, s, region, mode)
+                fold_slice(state, v, s, region)
     out, idx = state["out"], state["idx"]
     if mode != "pixel" and border:
         out = out * plan.mask[idx]  # zero the chosen slice's padded border

@@ -24,47 +24,44 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from scalecnn.layers.fft.sparse_grad import (
-    SPARSE_MAX_DENSITY,
-    SPARSE_SMALL_WORK,
-    entry_grads,
-)
+from scalecnn.layers import fastpath
+from scalecnn.layers.fft.plan import ConvConfig
+from scalecnn.layers.fft.sparse_grad import entry_grads
 from scalecnn.layers.interpolation import interpolation_matrix_1d
 
-__all__ = ["SPARSE_POOL_WORK_LIMIT", "sparse_pool_grads", "use_sparse_pool_backward"]
-
-SPARSE_POOL_WORK_LIMIT = {"pixel": 1 << 25, "slice": 1 << 22, "energy": 1 << 22}
-"""Most products (Σ over the entries of input channels × their scale's kernel size²) the
-sparse backward takes on, per pooling mode. It costs about 30 ns per product on one
-AVX2 core (gathers and scatters), the frequency-domain backward of the paper's second
-layer about 1.1 s for ``pixel`` (every masked map transformed) and 0.14 s for ``slice``
-and ``energy`` (one map per (image, channel)): the limits sit near those break-evens.
-Early in training the smallest scales win (≈0.4 M products); trained slice and energy
-pooling often choose large ones (up to 27 M), and then the frequency domain is faster."""
+__all__ = ["sparse_pool_grads", "use_sparse_pool_backward"]
 
 
 def use_sparse_pool_backward(
-    gout: torch.Tensor, idx: torch.Tensor, in_channels: int, conv_cfg: tuple, mode: str
+    gout: torch.Tensor,
+    idx: torch.Tensor,
+    in_channels: int,
+    cfg: ConvConfig,
+    mode: str,
+    switch: str = "auto",
 ) -> bool:
-    """Whether :func:`sparse_pool_grads` should compute this backward: on the CPU, when the
-    non-zero entries of ``gout (B, O, H', W')`` are at most
-    :data:`~scalecnn.layers.fft.sparse_grad.SPARSE_MAX_DENSITY` of it and their products
-    (each entry: ``in_channels`` × its chosen scale's ``t²``, from ``idx``) are within
-    :data:`SPARSE_POOL_WORK_LIMIT` of ``mode`` — or below
-    :data:`~scalecnn.layers.fft.sparse_grad.SPARSE_SMALL_WORK`.
+    """Whether :func:`sparse_pool_grads` should compute this backward: never off the CPU or
+    with ``switch`` (the mode of ``sparse_pool_backward``) ``off``, always on the CPU with
+    ``on``; with ``auto`` when the non-zero entries of ``gout (B, O, H', W')`` are at most
+    :data:`~scalecnn.layers.fastpath.SPARSE_MAX_DENSITY` of it and their products (each
+    entry: ``in_channels`` × its chosen scale's ``t²``, from ``idx``) are within
+    :data:`~scalecnn.layers.fastpath.SPARSE_POOL_WORK_LIMIT` of the pooling ``mode`` — or
+    below :data:`~scalecnn.layers.fastpath.SPARSE_SMALL_WORK`.
 
-    ``conv_cfg = (k, S, interp_mode, padding)``; ``idx`` as in :func:`sparse_pool_grads`.
+    ``cfg``: the SiConv2d's configuration; ``idx`` as in :func:`sparse_pool_grads`.
     """
-    if gout.device.type != "cpu":
+    if gout.device.type != "cpu" or switch == "off":
         return False
-    k = conv_cfg[0]
+    if switch == "on":
+        return True
     nonzero = gout != 0
     entries = int(nonzero.sum())
-    if entries > gout.numel() * SPARSE_MAX_DENSITY:
+    if entries > gout.numel() * fastpath.SPARSE_MAX_DENSITY:
         return False
-    sizes = k + 2 * (idx if idx.dim() == 4 else idx[:, :, None, None])
+    sizes = cfg.k + 2 * (idx if idx.dim() == 4 else idx[:, :, None, None])
     work = in_channels * int((sizes.square() * nonzero).sum())
-    return work <= max(SPARSE_SMALL_WORK, SPARSE_POOL_WORK_LIMIT[mode])
+    limit = fastpath.SPARSE_POOL_WORK_LIMIT[mode]
+    return work <= max(fastpath.SPARSE_SMALL_WORK, limit)
 
 
 def _scale_of_entries(idx: torch.Tensor, entries: torch.Tensor) -> torch.Tensor:
@@ -76,7 +73,7 @@ def _scale_of_entries(idx: torch.Tensor, entries: torch.Tensor) -> torch.Tensor:
 
 
 def sparse_pool_grads(
-    conv_cfg: tuple,
+    cfg: ConvConfig,
     x: torch.Tensor,
     weights: torch.Tensor,
     gout: torch.Tensor,
@@ -86,7 +83,7 @@ def sparse_pool_grads(
     """Gradients of ``pool(SiConv2d(x))`` from the non-zero entries of ``gout``.
 
     Args:
-        conv_cfg: ``(k, S, interp_mode, padding)`` of the SiConv2d (stride 1).
+        cfg: the SiConv2d's configuration (stride 1).
         x: ``(B, C, H, W)``.
         weights: ``(O, C, k, k)``.
         gout: ``(B, O, H', W')``, the gradient w.r.t. the pooled output.
@@ -97,7 +94,7 @@ def sparse_pool_grads(
         ``(grad_x (B, C, H, W), grad_weights (O, C, k, k), grad_bias (O,))``, ``None``
         where not needed.
     """
-    k, num_scales, mode, padding = conv_cfg
+    k, num_scales, mode, padding = cfg.k, cfg.num_scales, cfg.interp_mode, cfg.padding
     o, c = weights.shape[:2]
     oh, ow = gout.shape[-2:]
     entries = gout.nonzero()  # (n, 4): image, output channel, y, x

@@ -15,7 +15,8 @@ sums over the non-zero entries ``(b, o, p)`` of ``g`` (``c`` within ``o``'s grou
 ``k`` over the kernel box, ``x_pad`` the zero-padded input, whose gradient is then
 cropped). :class:`SparseAwareConv` runs any convolution function forward with its
 autograd graph and, in the backward, takes this route when the gradient is sparse
-(:func:`use_sparse_backward`) and the graph's backward otherwise. Both give the
+(:func:`use_sparse_backward`, under the switch ``sparse_backward`` of
+:mod:`scalecnn.layers.fastpath`) and the graph's backward otherwise. Both give the
 gradients of the same function; they differ by float rounding only.
 """
 
@@ -28,29 +29,17 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from scalecnn.layers import fastpath
+
 __all__ = [
-    "SPARSE_MAX_DENSITY",
-    "SPARSE_SMALL_WORK",
-    "SPARSE_WORK_LIMIT",
     "SparseAwareConv",
     "entry_grads",
     "patch_index",
     "records_grad",
+    "sparse_aware",
     "sparse_conv_grads",
     "use_sparse_backward",
 ]
-
-SPARSE_WORK_LIMIT = 1 << 24
-"""Most products (non-zero gradient entries × input channels per group × kernel volume)
-the sparse backward takes on; beyond it (a dense gradient) the FFT backward runs."""
-SPARSE_MAX_DENSITY = 1 / 256
-"""Largest fraction of non-zero gradient entries for the sparse backward (unless its work
-is below :data:`SPARSE_SMALL_WORK`): per product its gathers and scatters cost a hundred
-times a library kernel's multiply-add, so a gradient that is merely thinned (a ReLU's,
-say) takes the ordinary backward."""
-SPARSE_SMALL_WORK = 1 << 16
-"""Products below which the sparse backward is taken at any density (well under a
-millisecond)."""
 
 
 def records_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> bool:
@@ -59,18 +48,22 @@ def records_grad(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
     return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
-def use_sparse_backward(grad: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Whether :func:`sparse_conv_grads` should compute this backward: on the CPU (its
-    ``index_add_`` is deterministic there) when the non-zero entries of ``grad``
-    ``(B, O, *M)``, times ``C/groups`` and the kernel volume of ``weight``, stay within
-    :data:`SPARSE_WORK_LIMIT` and are at most :data:`SPARSE_MAX_DENSITY` of ``grad``
-    (or their work is below :data:`SPARSE_SMALL_WORK`)."""
-    if grad.device.type != "cpu":
+def use_sparse_backward(grad: torch.Tensor, weight: torch.Tensor, switch: str = "auto") -> bool:
+    """Whether :func:`sparse_conv_grads` should compute this backward: never off the CPU
+    (its ``index_add_`` is deterministic there) or with ``switch`` (the mode of
+    ``sparse_backward``) ``off``, always on the CPU with ``on``; with ``auto`` when the
+    non-zero entries of ``grad`` ``(B, O, *M)``, times ``C/groups`` and the kernel volume of
+    ``weight``, stay within :data:`~scalecnn.layers.fastpath.SPARSE_WORK_LIMIT` and are at
+    most :data:`~scalecnn.layers.fastpath.SPARSE_MAX_DENSITY` of ``grad`` (or their work is
+    below :data:`~scalecnn.layers.fastpath.SPARSE_SMALL_WORK`)."""
+    if grad.device.type != "cpu" or switch == "off":
         return False
+    if switch == "on":
+        return True
     entries = int(torch.count_nonzero(grad))
     work = entries * weight[0].numel()  # × C/groups × kernel volume
-    sparse = entries <= grad.numel() * SPARSE_MAX_DENSITY
-    return work <= SPARSE_SMALL_WORK or (sparse and work <= SPARSE_WORK_LIMIT)
+    sparse = entries <= grad.numel() * fastpath.SPARSE_MAX_DENSITY
+    return work <= fastpath.SPARSE_SMALL_WORK or (sparse and work <= fastpath.SPARSE_WORK_LIMIT)
 
 
 def _padded_positions(
@@ -198,18 +191,40 @@ def sparse_conv_grads(
 ConvFn = Callable[[torch.Tensor, torch.Tensor, "torch.Tensor | None"], torch.Tensor]
 
 
+def sparse_aware(
+    conv: ConvFn,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    padding: Sequence[int],
+    groups: int,
+) -> torch.Tensor:
+    """``conv(x, weight, bias)``, through :class:`SparseAwareConv` when a gradient is
+    recorded and the switch ``sparse_backward`` is not ``off`` (then its mode travels with
+    the graph to the backward).
+
+    ``conv``: a stride-1 correlation with this ``padding`` and ``groups``; shapes as
+    ``F.conv2d``/``F.conv3d``: ``(B, C, *N)``, ``(O, C/groups, *K)`` → ``(B, O, *M)``.
+    """
+    switch = fastpath.mode("sparse_backward")
+    if switch == "off" or not records_grad(x, weight, bias):
+        return conv(x, weight, bias)
+    return SparseAwareConv.apply(x, weight, bias, padding, groups, conv, switch)
+
+
 class SparseAwareConv(torch.autograd.Function):
     """``conv(x, weight, bias)`` with a backward that picks the sparse route.
 
-    ``apply(x, weight, bias, padding, groups, conv)``: ``conv`` is a stride-1
-    correlation with this padding and groups (e.g. the FFT path). The forward runs it
-    recording its own autograd graph; the backward uses :func:`sparse_conv_grads` when
-    :func:`use_sparse_backward` says so and that graph otherwise. First-order
-    gradients only.
+    ``apply(x, weight, bias, padding, groups, conv, switch)``: ``conv`` is a stride-1
+    correlation with this padding and groups (e.g. the FFT path); ``switch`` the mode of
+    ``sparse_backward`` when the graph was recorded. The forward runs it recording its own
+    autograd graph; the backward uses :func:`sparse_conv_grads` when
+    :func:`use_sparse_backward` says so and that graph otherwise. First-order gradients
+    only.
     """
 
     @staticmethod
-    def forward(ctx, x, weight, bias, padding, groups, conv: ConvFn):
+    def forward(ctx, x, weight, bias, padding, groups, conv: ConvFn, switch: str = "auto"):
         inputs = (x, weight, bias)
         needs = tuple(t is not None and need for t, need in zip(inputs, ctx.needs_input_grad))
         with torch.enable_grad():
@@ -220,6 +235,7 @@ class SparseAwareConv(torch.autograd.Function):
             y = conv(*leaves)
         ctx.graph = (y, leaves)
         ctx.padding, ctx.groups, ctx.needs = tuple(padding), groups, needs
+        ctx.switch = switch
         ctx.save_for_backward(x, weight)
         return y.detach()
 
@@ -229,7 +245,7 @@ class SparseAwareConv(torch.autograd.Function):
         y, leaves = ctx.graph
         ctx.graph = None  # free the forward's graph whichever route runs
         x, weight = ctx.saved_tensors
-        if use_sparse_backward(grad, weight):
+        if use_sparse_backward(grad, weight, ctx.switch):
             grads = sparse_conv_grads(grad, x, weight, ctx.padding, ctx.groups, ctx.needs)
             grads = tuple(
                 None if g is None else g.to(t.dtype) for g, t in zip(grads, leaves, strict=True)
@@ -238,4 +254,4 @@ class SparseAwareConv(torch.autograd.Function):
             wanted = [t for t, need in zip(leaves, ctx.needs, strict=True) if need]
             found = iter(torch.autograd.grad(y, wanted, grad))
             grads = tuple(next(found) if need else None for need in ctx.needs)
-        return (*grads, None, None, None)
+        return (*grads, None, None, None, None)

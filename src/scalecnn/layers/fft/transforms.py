@@ -65,9 +65,8 @@ def masked_copy(dst: torch.Tensor, src: torch.Tensor, mask: torch.Tensor | None)
 def rfft2_maps(g: torch.Tensor) -> torch.Tensor:
     """``rfft2`` over the last two dims with all leading dims merged into one.
 
-    ``(..., nh, nw)`` → ``(..., nh, fw)``. torch's CPU FFT is several times slower on
-    the same data when it is split into several (or size-1) batch dimensions, so
-    every transform here sees one batch dim.
+    ``(..., nh, nw)`` → ``(..., nh, fw)``. torch's CPU FFT is slower on the same data
+    split into several (or size-1) batch dimensions, so every transform here sees one.
     """
     lead = g.shape[:-2]
     return torch.fft.rfft2(g.reshape(-1, *g.shape[-2:])).view(*lead, g.shape[-2], -1)
