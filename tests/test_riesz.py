@@ -3,8 +3,11 @@
 Property tests from the theory (Barisin et al. 2023): ``R_x² + R_y² = −I`` and the
 first-order transform keeps the energy of a zero-mean signal; a Riesz layer (degree-0
 homogeneous multipliers) commutes with rescaling of a band-limited input, and the
-network's logits barely change between an object and its rescaled copy. Each error
-is set beside the standard CNN's on the same inputs.
+network's logits change much less than the standard CNN's between an object and its
+rescaled copy. Each error is set beside the standard CNN's on the same inputs. The
+defaults are checked against the authors' classification network (their code release,
+github.com/tibaris/RieszNetworks: five layers of 12, 16, 24, 32, 80 channels, 20,882
+parameters for 10 classes).
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from scale_props import (
     blob_image,
     check_deterministic_for_a_seed,
     check_gradients_reach_every_parameter,
-    check_shapes_parameters_and_traces,
     check_state_dict_round_trip_and_equivariance_protocol,
     logit_changes,
     randomise_norms,
@@ -33,7 +35,15 @@ from scalecnn.layers.riesz import (
     riesz_transform,
     to_spatial_major,
 )
-from scalecnn.models.riesz import RieszNet, batch_norm_spatial_major
+from scalecnn.models import build_model, get_spec
+from scalecnn.models.riesz import (
+    ORDERS,
+    SPATIAL_POOL,
+    WIDTHS,
+    WIDTHS_4_LAYERS,
+    RieszNet,
+    batch_norm_spatial_major,
+)
 
 # --- the transform -------------------------------------------------------------------------
 
@@ -132,25 +142,88 @@ def test_layers_commute_with_magnification_by_two(padding):
 def test_logits_nearly_invariant_to_rescaling(magnification):
     """Logits of an object (about 12 px) and its rescaled copy on the same 64² canvas
     (random weights, eval mode, zero classifier bias) change much less than the
-    standard CNN's. Measured relative change: 0.045 (×√2) and 0.095 (×2), against 0.22
-    and 0.30 for the standard CNN. What is left comes from the fixed canvas (the
-    transforms are global: the periodic copies of the object sit 64 px away whatever
-    its size) and from the discretisation of the ReLU outputs of layers 1–3."""
+    standard CNN's. Measured relative change (seed 0): 0.095 (×√2) and 0.173 (×2),
+    against 0.22 and 0.30 for the standard CNN; it depends much on the random weights
+    (seeds 0–4: 0.07–0.15 and 0.10–0.26; the four-layer network of 24, 32, 48, 48
+    channels: 0.05–0.24 and 0.10–0.25). What is left comes from the fixed canvas (the
+    transforms are global: the periodic copies of the object sit 64 px away whatever its
+    size) and from the discretisation of the ReLU outputs of layers 1–4."""
     torch.manual_seed(0)
     net = RieszNet(1, 10).double().eval()
     randomise_norms(net, blob_image(64), channel_dim=2)
     net_change, std_change = logit_changes(net, magnification)
-    assert net_change < 0.15
-    assert net_change < std_change / 2.5
+    assert net_change < 0.2
+    assert net_change < std_change / 1.5
 
 
 # --- model plumbing -----------------------------------------------------------------------
 
 
+def test_defaults_are_the_authors_classification_network():
+    """Five Riesz layers of 12, 16, 24, 32, 80 channels, orders 1 and 2 (5 transforms per
+    input channel), affine batch norm, periodic image, global max, ``Linear(80, classes)``.
+    The authors' network (one channel, 10 classes) has 20,882 parameters; theirs has a
+    bias in each 1×1 mixing (12 + 16 + 24 + 32 + 80 = 164), which the batch norm after it
+    cancels and ours leaves out."""
+    assert WIDTHS == (12, 16, 24, 32, 80) and ORDERS == (1, 2) and SPATIAL_POOL == "max"
+    model = RieszNet(1, 10)
+    assert [layer.weight.shape for layer in model.layers] == [
+        (12, 1, 5),
+        (16, 12, 5),
+        (24, 16, 5),
+        (32, 24, 5),
+        (80, 32, 5),
+    ]
+    assert all(layer.bias is None and layer.padding == "periodic" for layer in model.layers)
+    assert all(norm.affine for norm in model.norms)
+    assert model.spatial_pool == "max" and model.lin.in_features == 80
+    assert sum(p.numel() for p in model.parameters()) + 164 == 20_882
+    previous = RieszNet(1, 36, widths=WIDTHS_4_LAYERS)
+    assert sum(p.numel() for p in previous.parameters()) == 25_228
+
+
 @pytest.mark.parametrize("channels", [1, 3])
 def test_shapes_parameters_and_traces(channels):
-    # 4 layers, 5 transforms per channel, no conv bias; batch norm (2 per channel); linear
-    check_shapes_parameters_and_traces("riesz", channels)
+    """At the defaults, for ``channels`` inputs and 36 classes: 5 mixing weights per
+    input–output channel pair, batch norm (2 per channel) and the classifier; logits
+    ``(B, 36)``; stage 1 (layer 3) and stage 2 (layer 5) at full resolution; traced."""
+    torch.manual_seed(0)
+    model = build_model("riesz", num_channels=channels, num_classes=36)
+    n = sum(p.numel() for p in model.parameters())
+    mixing = 5 * (channels * 12 + 12 * 16 + 16 * 24 + 24 * 32 + 32 * 80)
+    assert n == mixing + 2 * (12 + 16 + 24 + 32 + 80) + 80 * 36 + 36
+    model.eval()
+    x = torch.rand(2, channels, 64, 64)
+    with torch.no_grad():
+        assert model(x).shape == (2, 36)
+        s1, s2 = model.feature_maps(x)
+    assert model.stage1_layer == 2
+    assert s1.shape == (2, 24, 64, 64) and s2.shape == (2, 80, 64, 64)
+    assert get_spec("riesz").traced
+
+
+def test_centre_read_out_is_the_classifier_at_the_central_pixel():
+    """``spatial_pool="centre"``: the logits are the linear classifier applied to the last
+    layer's features at pixel (H // 2, W // 2), as the authors' final 1×1 convolution
+    followed by reading the central pixel; ``max`` and ``avg`` pool the whole image."""
+    torch.manual_seed(0)
+    x = torch.rand(3, 1, 32, 30, dtype=torch.float64)
+    for pool in ("centre", "max", "avg"):
+        torch.manual_seed(1)
+        net = RieszNet(1, 4, widths=(4, 6), spatial_pool=pool).double().eval()
+        with torch.no_grad():
+            last = from_spatial_major(net.layer_outputs(x)[-1])  # (B, 6, 32, 30)
+            per_pixel = torch.einsum("bchw,kc->bkhw", last, net.lin.weight)
+            per_pixel = per_pixel + net.lin.bias[:, None, None]
+            if pool == "centre":
+                expected = per_pixel[:, :, 16, 15]
+            elif pool == "max":
+                expected = last.amax(dim=(2, 3)) @ net.lin.weight.T + net.lin.bias
+            else:
+                expected = per_pixel.mean(dim=(2, 3))
+            assert torch.allclose(net(x), expected, atol=1e-12)
+    with pytest.raises(ValueError):
+        RieszNet(1, 4, spatial_pool="middle")
 
 
 @pytest.mark.parametrize("padding", ["symmetric", "zeros", "periodic"])

@@ -6,10 +6,12 @@ The Riesz transform of order ``j`` of a 2-D signal ``f`` is the Fourier multipli
 
 and the second-order transforms are their products,
 ``(R_jk f)^(ω) = −ω_j ω_k / |ω|² · f^(ω)``, ``jk ∈ {xx, xy, yy}``; all are zero at
-``ω = 0``. The multipliers are homogeneous of degree 0 in ``ω``, so the transforms
-commute with rescaling, ``R(f(·/s)) = (R f)(·/s)``: a network of Riesz transforms,
-1×1 channel mixing, batch norm (eval mode) and ReLU is exactly scale equivariant
-in the continuous setting, with no scale channels.
+``ω = 0``. (The authors' code, github.com/tibaris/RieszNetworks, uses ``−R_j R_k``
+for the second order: a sign the learned mixing weights absorb.) The multipliers are
+homogeneous of degree 0 in ``ω``, so the transforms commute with rescaling,
+``R(f(·/s)) = (R f)(·/s)``: a network of Riesz transforms, 1×1 channel mixing, batch
+norm (eval mode) and ReLU is exactly scale equivariant in the continuous setting, with
+no scale channels.
 
 Discretisation: the transforms are computed with ``rfft2``/``irfft2`` on the image
 itself taken as periodic (``periodic``, the default and the cheapest), or on the

@@ -1,14 +1,30 @@
 """Model 12: the Gaussian derivative network (GaussDerNet).
 
 Lindeberg (J. Math. Imaging Vis. 2022) and Perzanowski & Lindeberg (arXiv
-2409.11140): layers of learned combinations of scale-normalised Gaussian
-derivatives (:class:`~scalecnn.layers.gaussian_derivative.GaussianDerivativeLayer`),
-each followed by batch norm and ReLU, applied in ``S`` scale channels that share
-all weights. Scale channel ``i`` starts at ``σ0_i = σ_base · ratio^i`` and layer
-``k`` uses ``σ_{k,i} = σ0_i · growth^k`` (pixels of the input image). Magnifying the
-image by ``ratio`` moves every response one scale channel up (scale covariance);
-pooling over the scale channels (max, or average) and over space makes the logits
-scale invariant over the range the channels cover.
+2409.11140, J. Math. Imaging Vis. 2025): layers of learned combinations of
+scale-normalised Gaussian derivatives
+(:class:`~scalecnn.layers.gaussian_derivative.GaussianDerivativeLayer`), each
+followed by batch norm and ReLU, applied in ``S`` scale channels that share all
+weights. Scale channel ``i`` starts at ``σ0_i = σ_base · ratio^i`` and layer ``k``
+uses ``σ_{k,i} = σ0_i · growth^k`` (or ``σ0_i · layer_scales[k]``; pixels of the
+input image). Magnifying the image by ``ratio`` moves every response one scale
+channel up (scale covariance); pooling over space and over the scale channels
+makes the logits scale invariant over the range the channels cover.
+
+Defaults (docs/models.md, "gaussder and riesz: the authors' settings and ours"):
+the extensions Perzanowski & Lindeberg report as improving scale generalisation,
+average pooling over the scale channels (:data:`SCALE_POOL`) with scale-channel
+dropout in training (:data:`SCALE_DROPOUT`), and spatial max pooling after the last
+layer (:data:`SPATIAL_POOL`, for objects that are not centred, as in STIR). Depth,
+widths, the scale channels and σ growth are ours (the paper's STIR values could not
+be established). The previous defaults, max pooling over the scale channels and no
+dropout, are ``scale_pool="max", scale_dropout=0.0`` (:data:`MAX_POOL_VARIANT`).
+
+Scale-channel dropout: in training each scale channel of each sample is dropped
+with probability ``p`` (at least one is kept); dropped channels are left out of the
+pooling over scale channels (the average runs over the kept channels; no
+``1/(1 − p)`` rescaling, so max and average pooling see values on the same scale as
+in evaluation). Evaluation uses every channel.
 
 Multi-resolution computation: the output of layer ``k`` in channel ``i`` is sampled
 with spacing ``h_{k,i}``, the largest power of two with ``σ_{k,i} / h_{k,i} ≥ 1``, at
@@ -21,15 +37,18 @@ two to three times more with spacings up to 8). ``multiresolution=False`` keeps 
 map at full resolution (the plain discretisation, about five times slower).
 
 Shapes (defaults, 64² input): ``(B, C, 64, 64)`` → in channel ``i``, four layers
-``(B, 24 | 32 | 48 | 48, 64/h, 64/h)`` with ``h`` 1 or 2 → spatial pooling per
-channel ``(S, B, 48)`` → pooling over the 5 channels ``(B, 48)`` → ``Linear(48, classes)``.
-For max pooling (the default) the order of the two poolings does not matter.
+``(B, 24 | 32 | 48 | 48, 64/h, 64/h)`` with ``h`` 1 or 2 → spatial max per channel
+``(S, B, 48)`` → average over the 5 channels (kept ones in training) ``(B, 48)`` →
+``Linear(48, classes)``. Each channel is pooled over space on its own grid before the
+pooling over channels (the grids differ); for max pooling over both the order would
+not matter.
 
 ``feature_maps(x)`` returns the outputs of layer 2 (stage 1) and of the last layer
 (stage 2), each channel's map brought to the input grid by bilinear interpolation
-and pooled over the scale channels: ``(B, 32, 64, 64)`` and ``(B, 48, 64, 64)``, the
-maps that are equivariant (not merely covariant) under rescaling, as the scale-pooled
-stage maps of the pixel_pool model.
+and pooled over the scale channels (all of them, with the model's scale pooling):
+``(B, 32, 64, 64)`` and ``(B, 48, 64, 64)``, the maps that are equivariant (not
+merely covariant) under rescaling, as the scale-pooled stage maps of the pixel_pool
+model.
 """
 
 from __future__ import annotations
@@ -54,6 +73,18 @@ SIGMA_BASE = 1.0
 GROWTH = math.sqrt(2)
 """Factor by which σ grows from one layer to the next."""
 ORDERS = (1, 2)
+"""Derivative orders of every layer: ∂x, ∂y, ∂xx, ∂xy, ∂yy."""
+SCALE_POOL = "avg"
+"""Pooling over the scale channels (Perzanowski & Lindeberg: average pooling over
+scales may generalise better than max pooling)."""
+SCALE_DROPOUT = 0.2
+"""Probability of dropping a scale channel in training (scale-channel dropout; the
+paper's value for STIR could not be established: ours, about one of the five)."""
+SPATIAL_POOL = "max"
+"""Pooling over space after the last layer (spatial max pooling: objects need not be
+centred)."""
+MAX_POOL_VARIANT: dict[str, object] = {"scale_pool": "max", "scale_dropout": 0.0}
+"""Options giving the previous defaults: max over the scale channels, no dropout."""
 MAX_SPACING = 2
 """Coarsest grid spacing of the multi-resolution computation (pixels)."""
 POOLS = ("max", "avg")
@@ -121,15 +152,21 @@ class GaussDerNet(nn.Module):
     Args:
         num_channels: input channels (1 or 3).
         num_classes: logits.
-        widths: output channels per layer.
-        sigma0: initial scale of each scale channel (σ of the first layer, in pixels).
+        widths: output channels per layer (their number is the depth).
+        sigma0: initial scale of each scale channel (σ of the first layer with the
+            default ``layer_scales``, in pixels; default ``SIGMA_BASE · SCALE_RATIO^i``,
+            ``i < NUM_SCALES``).
         growth: σ factor from one layer to the next.
+        layer_scales: σ of layer ``k`` relative to ``sigma0`` (one factor per layer;
+            default ``growth^k``), for σ that do not grow geometrically.
         orders: derivative orders of every layer (subset of 0 … 3).
-        scale_pool: ``max`` (default) or ``avg`` over the scale channels.
+        scale_pool: ``avg`` (default) or ``max`` over the scale channels.
         spatial_pool: ``max`` (default) or ``avg`` over each channel's last map.
         scale_dropout: in training, the probability of dropping each scale channel of
-            each sample before scale pooling (at least one is kept); 0 disables it.
-        stage1_layer: index of the layer whose output is stage 1 (default: the middle one).
+            each sample from the pooling over scale channels (at least one is kept);
+            0 disables it. Default :data:`SCALE_DROPOUT`.
+        stage1_layer: index of the layer whose output is stage 1 (default: the middle
+            one, ``(len(widths) − 1) // 2``).
         multiresolution: subsample coarse scale channels (see module docs).
         max_spacing: coarsest grid spacing of the multi-resolution computation.
     """
@@ -142,12 +179,13 @@ class GaussDerNet(nn.Module):
         sigma0: Sequence[float] | None = None,
         growth: float = GROWTH,
         orders: Sequence[int] = ORDERS,
-        scale_pool: str = "max",
-        spatial_pool: str = "max",
-        scale_dropout: float = 0.0,
+        scale_pool: str = SCALE_POOL,
+        spatial_pool: str = SPATIAL_POOL,
+        scale_dropout: float = SCALE_DROPOUT,
         stage1_layer: int | None = None,
         multiresolution: bool = True,
         max_spacing: int = MAX_SPACING,
+        layer_scales: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if scale_pool not in POOLS or spatial_pool not in POOLS:
@@ -156,12 +194,17 @@ class GaussDerNet(nn.Module):
             raise ValueError(f"scale_dropout must be in [0, 1), got {scale_dropout}")
         if sigma0 is None:
             sigma0 = [SIGMA_BASE * SCALE_RATIO**i for i in range(NUM_SCALES)]
+        if layer_scales is None:
+            layer_scales = [growth**k for k in range(len(widths))]
+        if len(layer_scales) != len(widths) or min(layer_scales) <= 0:
+            raise ValueError("layer_scales needs one positive factor per layer")
         self.sigma0 = tuple(float(s) for s in sigma0)
         self.growth = float(growth)
+        self.layer_scales = tuple(float(f) for f in layer_scales)
         self.scale_pool, self.spatial_pool = scale_pool, spatial_pool
         self.scale_dropout = float(scale_dropout)
-        self.stage1_layer = len(widths) // 2 - 1 if stage1_layer is None else stage1_layer
-        self.sigmas = [[s * self.growth**k for s in self.sigma0] for k in range(len(widths))]
+        self.stage1_layer = (len(widths) - 1) // 2 if stage1_layer is None else stage1_layer
+        self.sigmas = [[s * f for s in self.sigma0] for f in self.layer_scales]
         """``sigmas[k][i]``: σ of layer ``k`` in scale channel ``i`` (input pixels)."""
         self.spacings: list[list[int]] = []
         """``spacings[k][i]``: grid spacing of layer ``k``'s output in scale channel ``i``."""
@@ -188,8 +231,9 @@ class GaussDerNet(nn.Module):
 
     def extra_repr(self) -> str:
         sig = ", ".join(f"{s:.3g}" for s in self.sigma0)
+        fac = ", ".join(f"{f:.3g}" for f in self.layer_scales)
         return (
-            f"sigma0=({sig}), growth={self.growth:.3g}, spacings={self.spacings}, "
+            f"sigma0=({sig}), layer_scales=({fac}), spacings={self.spacings}, "
             f"scale_pool={self.scale_pool!r}, spatial_pool={self.spatial_pool!r}, "
             f"scale_dropout={self.scale_dropout}"
         )
@@ -213,7 +257,9 @@ class GaussDerNet(nn.Module):
     def pool_scales(self, ys: torch.Tensor, keep: torch.Tensor | None = None) -> torch.Tensor:
         """Pool ``(S, B, …)`` over the scale channels → ``(B, …)``.
 
-        ``keep`` ``(S, B)`` (bool) restricts the pooling to the kept scale channels.
+        ``keep`` ``(S, B)`` (bool, at least one ``True`` per sample) restricts the pooling
+        to the kept scale channels: the maximum or the average over those only, so that
+        dropped channels do not contribute and nothing is rescaled.
         """
         if keep is None:
             return ys.amax(dim=0) if self.scale_pool == "max" else ys.mean(dim=0)
@@ -222,7 +268,13 @@ class GaussDerNet(nn.Module):
             return (ys * mask).amax(dim=0)
         return (ys * mask).sum(dim=0) / mask.sum(dim=0)
 
-    def _keep_mask(self, b: int, device: torch.device) -> torch.Tensor | None:
+    def scale_keep_mask(self, b: int, device: torch.device) -> torch.Tensor | None:
+        """Scale-channel dropout mask ``(S, B)`` (bool) for a batch of ``b``, or ``None``
+        (keep all: evaluation, or ``scale_dropout`` 0).
+
+        Channel ``i`` of sample ``j`` is kept where ``torch.rand(S, B)[i, j] ≥ p``; a
+        sample with no channel kept keeps one drawn uniformly.
+        """
         if not (self.training and self.scale_dropout > 0):
             return None
         keep = torch.rand(self.num_scales, b, device=device) >= self.scale_dropout
@@ -255,7 +307,7 @@ class GaussDerNet(nn.Module):
             pooled = torch.stack([y.flatten(2).amax(dim=2) for y in last])  # (S, B, C)
         else:
             pooled = torch.stack([y.flatten(2).mean(dim=2) for y in last])
-        features = self.pool_scales(pooled, self._keep_mask(x.shape[0], x.device))
+        features = self.pool_scales(pooled, self.scale_keep_mask(x.shape[0], x.device))
         return self.lin(features)
 
 
@@ -270,14 +322,16 @@ def gaussder(
     """The Gaussian derivative network (``kernel_size`` and ``interpolation`` are unused).
 
     ``extra`` may override :class:`GaussDerNet`'s options (``widths``, ``sigma0``,
-    ``growth``, ``orders``, ``scale_pool``, ``spatial_pool``, ``scale_dropout``,
-    ``stage1_layer``, ``multiresolution``, ``max_spacing``); other keys (e.g. ``basis``)
-    are ignored.
+    ``growth``, ``layer_scales``, ``orders``, ``scale_pool``, ``spatial_pool``,
+    ``scale_dropout``, ``stage1_layer``, ``multiresolution``, ``max_spacing``); other
+    keys (e.g. ``basis``) are ignored. ``**MAX_POOL_VARIANT`` gives the previous
+    defaults (max over the scale channels, no scale-channel dropout).
     """
     names = (
         "widths",
         "sigma0",
         "growth",
+        "layer_scales",
         "orders",
         "scale_pool",
         "spatial_pool",
