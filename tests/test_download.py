@@ -1,11 +1,16 @@
-"""Zenodo download against a local HTTP server imitating the records API."""
+"""Zenodo download against a local HTTP server imitating the records API, and without
+network: one message, no traceback."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
+import os
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -13,8 +18,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+import pooch
 import pytest
 
+from scalecnn.atomic import DiskFullError
 from scalecnn.data import (
     ChecksumError,
     DownloadError,
@@ -27,6 +34,7 @@ from scalecnn.data.download import fetch_record_files, zenodo_api
 
 RECORD = "/api/records/6578038"
 FAST = {"retries": 2, "timeout": 5, "backoff": 0.001}
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass
@@ -126,11 +134,28 @@ def _names(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
 
 
+class _Records(logging.Handler):
+    """Keeps the records it is handed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
 @pytest.mark.parametrize("legacy", [False, True])
 def test_success(server: Server, tmp_path: Path, caplog, legacy: bool) -> None:
     server.legacy = legacy
     caplog.set_level(logging.INFO, logger="scalecnn.data.download")
-    path = download_dataset("emoji", tmp_path / "data", api=server.api, chunk_size=512, **FAST)
+    pooch_log = _Records()  # pooch's logger writes to stderr past logging's set-up
+    pooch.get_logger().addHandler(pooch_log)
+    try:
+        path = download_dataset("emoji", tmp_path / "data", api=server.api, chunk_size=512, **FAST)
+    finally:
+        pooch.get_logger().removeHandler(pooch_log)
+    assert pooch_log.records == []  # quiet: our own lines say the same
     assert path == tmp_path / "data" / "emoji.npz"
     assert path.read_bytes() == server.files["emoji.npz"]
     assert _names(tmp_path / "data") == ["emoji.npz"]
@@ -242,6 +267,9 @@ def test_server_down(tmp_path: Path) -> None:
     msg = str(err.value)
     assert "emoji.npz" in msg and "https://zenodo.org/records/6578038" in msg
     assert "by hand" in msg and "data folder" in msg
+    assert "Connection refused" in msg and "object at 0x" not in msg
+    # not chained to requests' and urllib3's errors: no tracebacks but the message
+    assert err.value.__cause__ is None and err.value.__suppress_context__
     assert _names(tmp_path / "data") == []
 
 
@@ -285,3 +313,109 @@ def test_verify_local_file_offline_checks_format_only(tmp_path: Path, payloads, 
     caplog.set_level(logging.WARNING, logger="scalecnn.data.download")
     verify_local_file(path, "emoji", api=f"http://127.0.0.1:{port}/api", timeout=2)
     assert any("checking format only" in r.getMessage() for r in caplog.records)
+
+
+def test_retries_log_one_short_line_each(tmp_path: Path, caplog) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    caplog.set_level(logging.WARNING, logger="scalecnn.data.download")
+    with pytest.raises(DownloadError):
+        download_dataset("emoji", tmp_path, api=f"http://127.0.0.1:{port}/api", **FAST)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == FAST["retries"], lines
+    for k, line in enumerate(lines, start=1):
+        assert f"retry {k}/{FAST['retries']}" in line and "Connection refused" in line, line
+        assert "\n" not in line and "object at 0x" not in line and "Max retries" not in line
+
+
+def test_full_disk_is_reported_once_naming_the_file(
+    server: Server, tmp_path: Path, monkeypatch
+) -> None:
+    """No room for the download: DiskFullError naming the target, not retried (it is no
+    network error), nothing left behind (neither pooch's temporary file nor ours)."""
+
+    def no_room(self, chunk: bytes) -> int:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("scalecnn.data.download._Sink.write", no_room)
+    with pytest.raises(DiskFullError) as err:
+        download_dataset("emoji", tmp_path, api=server.api, **FAST)
+    assert f"no space left on the device of {tmp_path / 'emoji.npz'}" in str(err.value)
+    assert server.hits["/files/emoji.npz"] == 1
+    assert _names(tmp_path) == []
+
+
+# --- without network: the command line and the workflow's script -------------------------
+NO_NETWORK = """
+import socket
+import time
+
+def _no_name_resolution(*args, **kwargs):
+    raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+
+socket.getaddrinfo = _no_name_resolution  # as offline: urllib3 raises NameResolutionError
+time.sleep = lambda seconds: None  # no back-off waits
+"""
+
+# the command line, as `scalecnn ARGS`
+CLI = """
+import sys
+from scalecnn.cli import main
+
+sys.exit(main(sys.argv[1:]))
+"""
+
+# the workflow's script, as Snakemake runs it: SCRIPT OUT LOG LOCAL
+SCRIPT = """
+import runpy
+import sys
+from types import SimpleNamespace as NS
+
+script, out, log, local = sys.argv[1:]
+smk = NS(
+    wildcards=NS(data="mnist"),
+    output=[out],
+    log=[log],
+    params=NS(source="zenodo", local=local, api=None),
+)
+runpy.run_path(script, init_globals={"snakemake": smk}, run_name="__main__")
+"""
+
+
+def _offline(code: str, *args: str) -> subprocess.CompletedProcess:
+    """Run ``code`` with ``args`` in a fresh interpreter without network (and with the
+    default Zenodo API)."""
+    env = {k: v for k, v in os.environ.items() if k != "SCALECNN_ZENODO_API"}
+    argv = [sys.executable, "-c", NO_NETWORK + code, *args]
+    return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _assert_one_message(text: str, retries: int) -> None:
+    """``retries`` one-line retry warnings, then the one message; no traceback."""
+    assert "Traceback" not in text and "NameResolutionError" not in text, text
+    lines = text.strip().splitlines()
+    assert len(lines) == retries + 1, text
+    for k, line in enumerate(lines[:-1], start=1):
+        assert f"retry {k}/{retries}" in line and "Failed to resolve 'zenodo.org'" in line, line
+    reach = "cannot reach https://zenodo.org/api/records/6578038"
+    assert text.count(reach) == 1 and reach in lines[-1], text
+    assert "(no network?)" in lines[-1] and "put it into the data folder as 'mnist.npz'" in text
+
+
+def test_no_network_download_command_prints_one_message(tmp_path: Path) -> None:
+    proc = _offline(CLI, "download", "mnist", "--dest", str(tmp_path / "data"), "--retries", "2")
+    assert proc.returncode == 1, proc.stderr
+    _assert_one_message(proc.stderr, retries=2)
+    assert proc.stderr.strip().splitlines()[-1].startswith("scalecnn download: error: ")
+    assert _names(tmp_path / "data") == []
+
+
+def test_no_network_prepare_data_script_logs_one_message(tmp_path: Path) -> None:
+    out, log = tmp_path / "results" / "data" / "mnist.npz", tmp_path / "mnist.log"
+    script = REPO / "workflow" / "scripts" / "prepare_data.py"
+    proc = _offline(SCRIPT, str(script), str(out), str(log), str(tmp_path / "absent.npz"))
+    assert proc.returncode == 1, proc.stderr
+    _assert_one_message(log.read_text(), retries=3)  # the script's default: 3 retries
+    _assert_one_message(proc.stderr, retries=3)
+    assert _names(out.parent) == []

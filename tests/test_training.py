@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from train_cli import kill_after_epoch_env, train_command
+from train_cli import kill_after_epoch_env, signal_at_step_env, train_command
 
 from scalecnn.atomic import atomic_path
 from scalecnn.provenance import code_commit
@@ -21,7 +21,6 @@ from scalecnn.signals import Stopped, abort_on_signals
 from scalecnn.training import (
     CHECKPOINT_NAME,
     HISTORY_COLUMNS,
-    SLOW_HOOK_ENV,
     RunConfig,
     SplitTensors,
     TrainState,
@@ -146,31 +145,58 @@ def test_invalid_parameters_name_the_key(tiny_stir, tmp_path):
 
 def _cli(tiny_stir, out, *extra):
     return train_command(
-        tiny_stir, out, "--seed", "2", "--max-epochs", "4", "--threads", "1", *extra
+        tiny_stir, out, "--seed", "2", "--max-epochs", "3", "--threads", "1", *extra
     )
 
 
-def test_sigkill_then_resume_is_bit_identical(tiny_stir, tmp_path):
-    subprocess.run(_cli(tiny_stir, tmp_path / "ref"), check=True)
-    killed = subprocess.run(_cli(tiny_stir, tmp_path / "run"), env=kill_after_epoch_env(2))
+@pytest.fixture(scope="module")
+def reference_run(tiny_stir, tmp_path_factory):
+    """The uninterrupted run of :func:`_cli`: what every killed and resumed run must equal."""
+    out = tmp_path_factory.mktemp("reference") / "run"
+    subprocess.run(_cli(tiny_stir, out), check=True, capture_output=True)
+    return out
+
+
+def _assert_same_run(ref, out, resumes=1):
+    """Same metrics (timings and the resume count aside) and bit-identical weights; the
+    resumed run counts its ``resumes``; the checkpoint is gone."""
+    got = json.loads((out / "metrics.json").read_text())
+    want = json.loads((ref / "metrics.json").read_text())
+    assert (want.pop("resumes"), got.pop("resumes")) == (0, resumes)
+    assert _strip_times(want) == _strip_times(got)
+    s1 = torch.load(ref / "model.pt", weights_only=True)
+    s2 = torch.load(out / "model.pt", weights_only=True)
+    assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
+    assert not (out / CHECKPOINT_NAME).exists()
+
+
+def test_sigkill_then_resume_is_bit_identical(tiny_stir, tmp_path, reference_run):
+    out = tmp_path / "run"
+    killed = subprocess.run(_cli(tiny_stir, out), env=kill_after_epoch_env(1))
     assert killed.returncode == -9
-    assert (tmp_path / "run" / CHECKPOINT_NAME).is_file()
-    assert not (tmp_path / "run" / "metrics.json").exists()
-    subprocess.run(_cli(tiny_stir, tmp_path / "run"), check=True)
-    ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
-    got = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    assert _strip_times(ref) == _strip_times(got)
-    s1 = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)
-    s2 = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
-    assert all(torch.equal(s1[k], s2[k]) for k in s1)
-    assert not (tmp_path / "run" / CHECKPOINT_NAME).exists()
+    assert torch.load(out / CHECKPOINT_NAME, weights_only=True)["train_state"]["epoch"] == 1
+    assert not (out / "metrics.json").exists()
+    rerun = subprocess.run(_cli(tiny_stir, out), check=True, capture_output=True, text=True)
+    assert re.search(r"resuming .* after epoch 1\b", rerun.stderr), rerun.stderr
+    _assert_same_run(reference_run, out)
 
 
-def test_cli_help_and_bad_value():
+def test_cli_help_and_bad_value(tiny_stir, tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "scalecnn.cli", "train", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0 and "--max-epochs" in out.stdout
+    bad = subprocess.run(
+        _cli(tiny_stir, tmp_path / "run", "--lr", "-1"), capture_output=True, text=True
+    )
+    assert bad.returncode == 2, bad.stderr
+    assert "scalecnn train: error: invalid lr=-1.0: must be positive" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    unknown = subprocess.run(
+        _cli(tiny_stir, tmp_path / "run", "--evaluation", "9"), capture_output=True, text=True
+    )
+    assert unknown.returncode == 2 and "invalid choice: 9" in unknown.stderr, unknown.stderr
 
 
 @pytest.mark.parametrize(
@@ -204,52 +230,36 @@ def test_record_epoch_keeps_the_best_state_on_strict_improvement_only():
     assert list(state.history[0]) == list(HISTORY_COLUMNS)
 
 
-def _wait_for(path, proc, timeout=120.0):
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, f"the run ended before {path.name} appeared"
-        assert time.monotonic() < deadline, f"{path} did not appear in {timeout} s"
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("kill_after", [False, True], ids=["sigterm", "sigterm-then-sigkill"])
 def test_sigterm_stops_at_a_step_and_the_rerun_resumes_bit_identical(
-    tiny_stir, tmp_path, kill_after
+    tiny_stir, tmp_path, reference_run, kill_after
 ):
-    """SIGTERM mid-epoch: the partial epoch is abandoned, one log line names the epoch and
-    step, exit status 143, the checkpoint of the last completed epoch stays; a SIGKILL right
-    after leaves it intact too. The rerun resumes from it and ends bit-identical."""
-    subprocess.run(_cli(tiny_stir, tmp_path / "ref"), check=True, capture_output=True)
+    """SIGTERM after step 3 of epoch 2 (the run signals itself there: deterministic): the
+    partial epoch is abandoned, one log line names the epoch and step, exit status 143, the
+    checkpoint of epoch 1 stays; a SIGKILL right after leaves it intact too. The rerun
+    resumes from it and ends bit-identical to the uninterrupted run."""
     out = tmp_path / "run"
-    env = dict(os.environ, **{SLOW_HOOK_ENV: "0.05"})  # steps long enough to land mid-epoch
-    proc = subprocess.Popen(_cli(tiny_stir, out), env=env, stderr=subprocess.PIPE, text=True)
-    _wait_for(out / CHECKPOINT_NAME, proc)  # epoch 1 is done; now into epoch 2
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGTERM)
-    if kill_after:
-        proc.send_signal(signal.SIGKILL)
-    err = proc.communicate(timeout=120)[1]
+    signals = ("SIGTERM", "SIGKILL") if kill_after else ()
+    proc = subprocess.run(
+        _cli(tiny_stir, out), env=signal_at_step_env(2, 3, *signals), capture_output=True, text=True
+    )
+    err = proc.stderr
     ckpt = torch.load(out / CHECKPOINT_NAME, weights_only=True)  # intact, loadable
+    assert ckpt["train_state"]["epoch"] == 1
     assert not (out / "metrics.json").exists()
     if kill_after:
-        assert proc.returncode == -signal.SIGKILL
+        assert proc.returncode == -signal.SIGKILL, err[-3000:]
     else:
         assert proc.returncode == 128 + signal.SIGTERM, err[-3000:]
-        lines = re.findall(r"stopped by SIGTERM after epoch (\d+), step (\d+); rerun resumes", err)
-        assert len(lines) == 1, err[-3000:]
-        epoch, step = map(int, lines[0])
-        assert epoch == ckpt["train_state"]["epoch"] >= 1 and step >= 1, lines
+        lines = re.findall(r"stopped by SIGTERM after epoch \d+, step \d+; rerun resumes.*", err)
+        assert lines == [
+            f"stopped by SIGTERM after epoch 1, step 3; rerun resumes from {out / CHECKPOINT_NAME}"
+            " (after epoch 1); its 3 step(s) of epoch 2 are redone"
+        ], err[-3000:]
         assert "Traceback" not in err
     rerun = subprocess.run(_cli(tiny_stir, out), check=True, capture_output=True, text=True)
-    resumed = re.search(r"resuming .* after epoch (\d+)", rerun.stderr)
-    assert resumed and int(resumed.group(1)) == ckpt["train_state"]["epoch"], rerun.stderr
-    ref = json.loads((tmp_path / "ref" / "metrics.json").read_text())
-    got = json.loads((out / "metrics.json").read_text())
-    assert _strip_times(ref) == _strip_times(got)
-    s1 = torch.load(tmp_path / "ref" / "model.pt", weights_only=True)
-    s2 = torch.load(out / "model.pt", weights_only=True)
-    assert s1.keys() == s2.keys() and all(torch.equal(s1[k], s2[k]) for k in s1)
-    assert not (out / CHECKPOINT_NAME).exists()
+    assert re.search(r"resuming .* after epoch 1\b", rerun.stderr), rerun.stderr
+    _assert_same_run(reference_run, out)
 
 
 def test_stop_signal_in_a_job_without_checkpoint_leaves_no_file(tmp_path, caplog):

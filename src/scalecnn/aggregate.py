@@ -26,6 +26,7 @@ RUN_METRIC_COLUMNS = (
     "train_time_last_epoch",
     "train_time_mean",
     "commit",
+    "resumes",
 )
 MLFLOW_PARAMS = ("model", "data", "evaluation", "kernel_size", "interpolation", "lr", "seed")
 MLFLOW_METRICS = ("best_val_acc", "test_acc", "test_loss", "train_time_last_epoch", "epochs")

@@ -76,6 +76,8 @@ class TrainState:
     history: list[dict[str, float]] = field(default_factory=list)
     status: str = "ok"
     message: str = ""
+    resumes: int = 0
+    """How many times the run was resumed from its checkpoint (reported in metrics.json)."""
 
 
 def record_epoch(state: TrainState, model: nn.Module, row: tuple[float, ...]) -> None:
@@ -101,7 +103,10 @@ def save_checkpoint(
     state: TrainState,
     cfg: RunConfig,
 ) -> None:
-    """Write the checkpoint of the run after ``state.epoch`` atomically to ``path``."""
+    """Write the checkpoint of the run after ``state.epoch`` atomically to ``path``.
+
+    On a full disk this raises :class:`scalecnn.atomic.DiskFullError` naming ``path``;
+    the previous checkpoint stays as it was (no temporary file is left behind)."""
     atomic.save_torch(
         path,
         {

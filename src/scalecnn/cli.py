@@ -388,8 +388,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expected_failure(exc: Exception) -> bool:
+    """Whether ``exc`` is a failure that needs no traceback (tracebacks are for bugs): a
+    full disk, or a download that cannot succeed (no network, 404, a wrong md5)."""
+    from scalecnn.atomic import DiskFullError
+    from scalecnn.data.download import DownloadError
+
+    return isinstance(exc, (DiskFullError, DownloadError))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit status (2 with a one-line message on bad input)."""
+    """Entry point; returns the exit status: 2 with a one-line message on bad input, 1 with
+    one on an expected failure (a full disk, a failed download)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     _configure_logging(args.verbose)
@@ -409,6 +419,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except Exception as exc:
+        if not _expected_failure(exc):
+            raise
+        print(f"scalecnn {args.command}: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -24,15 +24,21 @@ the rerun redoes that epoch from exactly that state: exact resume), one line
 :class:`scalecnn.signals.Stopped` ends the process with status 128 + signal
 (143 for SIGTERM). A checkpoint being written when the signal arrives is
 finished first; a SIGKILL at any moment leaves the previous one intact.
+
+A full disk (a checkpoint or an output that finds no room) ends the run with
+:class:`scalecnn.atomic.DiskFullError`: one message naming the file, the previous
+checkpoint intact, and where the rerun resumes.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import random
 import signal
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +49,7 @@ import torch
 from torch import nn
 
 from scalecnn import atomic
+from scalecnn.atomic import DiskFullError
 from scalecnn.checkpoint import (
     CHECKPOINT_NAME,
     HISTORY_COLUMNS,
@@ -70,6 +77,7 @@ __all__ = [
     "EVAL_BATCH_SIZE",
     "HISTORY_COLUMNS",
     "KILL_HOOK_ENV",
+    "SIGNAL_HOOK_ENV",
     "SLOW_HOOK_ENV",
     "RunConfig",
     "SplitTensors",
@@ -89,6 +97,12 @@ log = logging.getLogger(__name__)
 
 KILL_HOOK_ENV = "SCALECNN_KILL_AFTER_EPOCH"
 """Fault-injection hook for tests: SIGKILL the process right after this epoch's checkpoint."""
+
+SIGNAL_HOOK_ENV = "SCALECNN_SIGNAL_AT_STEP"
+"""Fault-injection hook for tests: ``EPOCH:STEP`` sends this process SIGTERM after ``STEP``
+training steps of epoch ``EPOCH``, as if Slurm's time limit struck there;
+``EPOCH:STEP:SIGTERM,SIGKILL`` sends those signals in turn. Deterministic, unlike a signal
+sent from outside after some time."""
 
 
 @dataclass
@@ -204,6 +218,28 @@ def _maybe_kill(epoch: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _signal_hook(stop: StopRequest, epoch: int) -> Callable[[], bool]:
+    """``stop``, or with :data:`SIGNAL_HOOK_ENV` set for ``epoch``, ``stop`` preceded by the
+    hook's signals before the chosen step (:func:`signal.raise_signal` runs the handler at
+    once, so the step's own check sees it)."""
+    spec = os.environ.get(SIGNAL_HOOK_ENV)
+    if not spec:
+        return stop
+    at_epoch, at_step, *names = spec.split(":")
+    if int(at_epoch) != epoch:
+        return stop
+    signums = [signal.Signals[n] for n in (names[0] if names else "SIGTERM").split(",")]
+    checks = itertools.count()  # train_epoch asks before every step
+
+    def should_stop() -> bool:
+        if next(checks) == int(at_step):
+            for signum in signums:
+                signal.raise_signal(signum)
+        return stop()
+
+    return should_stop
+
+
 def train_run(cfg: RunConfig, out_dir: str | os.PathLike) -> dict[str, Any]:
     """Train one run and write its outputs into ``out_dir``.
 
@@ -229,6 +265,15 @@ def _stopped(stop: StopRequest, state: TrainState, steps: int, ckpt_path: Path) 
     )
 
 
+def _disk_full(exc: DiskFullError, ckpt_path: Path, saved_epoch: int) -> DiskFullError:
+    """The full-disk error of a run, saying where its rerun resumes."""
+    if saved_epoch and ckpt_path.is_file():
+        resume = f"resumes from {ckpt_path} (after epoch {saved_epoch})"
+    else:
+        resume = "starts from scratch (no epoch was saved)"
+    return exc.with_hint(f"free some space there (or choose another --out) and rerun: it {resume}")
+
+
 def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) -> dict[str, Any]:
     cfg.validate()
     out = Path(out_dir)
@@ -247,7 +292,13 @@ def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) ->
     if state is None:
         state = TrainState()
     else:
-        log.info("resuming %s from the checkpoint after epoch %d", out, state.epoch)
+        state.resumes += 1
+        log.info(
+            "resuming %s from the checkpoint after epoch %d (resume %d)",
+            out,
+            state.epoch,
+            state.resumes,
+        )
 
     log.info(
         "run %s on %s | %s train / %s valid / %s test images | %d parameters",
@@ -272,7 +323,7 @@ def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) ->
                 splits["train"],
                 cfg.batch_size,
                 batch_order(len(splits["train"]), epoch, cfg),
-                should_stop=stop,
+                should_stop=_signal_hook(stop, epoch),
             )
         except EpochAbandonedError as exc:  # the checkpoint holds the state after state.epoch
             raise _stopped(stop, state, exc.steps, ckpt_path) from None
@@ -296,14 +347,20 @@ def _train_run(cfg: RunConfig, out_dir: str | os.PathLike, stop: StopRequest) ->
             state.best_epoch,
             train_time,
         )
-        save_checkpoint(ckpt_path, model, optimizer, state, cfg)
+        try:
+            save_checkpoint(ckpt_path, model, optimizer, state, cfg)
+        except DiskFullError as exc:  # the checkpoint after the previous epoch is intact
+            raise _disk_full(exc, ckpt_path, epoch - 1) from None
         _maybe_kill(epoch)
         if stop.requested:  # arrived during validation or the checkpoint: stop here
             raise _stopped(stop, state, 0, ckpt_path)
 
     if stop.requested:  # before the outputs are written: the rerun writes them
         raise _stopped(stop, state, 0, ckpt_path)
-    metrics = _finish(cfg, model, state, splits, device, out)
+    try:
+        metrics = _finish(cfg, model, state, splits, device, out)
+    except DiskFullError as exc:  # the checkpoint is removed only after the outputs
+        raise _disk_full(exc, ckpt_path, state.epoch) from None
     ckpt_path.unlink(missing_ok=True)
     return metrics
 
@@ -337,6 +394,7 @@ def _finish(
         "train_time_mean": float(np.mean(times)) if times else None,
         "num_parameters": sum(p.numel() for p in model.parameters()),
         "commit": code_commit(),
+        "resumes": state.resumes,
         "history": {col: history[col].tolist() for col in HISTORY_COLUMNS},
     }
     atomic.save_torch(out / "model.pt", state.best_state or model.state_dict())

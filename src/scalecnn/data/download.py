@@ -3,23 +3,37 @@
 The record's file list (name, size, ``md5:`` checksum, download link) comes
 from the Zenodo REST API ``{api}/records/6578038``. The API base is, in order:
 the ``api`` argument, the environment variable ``SCALECNN_ZENODO_API``, or
-``https://zenodo.org/api``.
+``https://zenodo.org/api``. (pooch's own Zenodo support, ``pooch.DOIDownloader``,
+always asks doi.org and zenodo.org: it could use neither another API base nor a
+local test server.)
 
-A download goes to a temporary name in the destination folder and is renamed
-onto ``{name}.npz`` only after its size, md5 and STIR format are checked, so a
-failed or interrupted download never leaves a file at the final path.
+A file is fetched with :func:`pooch.retrieve` through :class:`pooch.HTTPDownloader`:
+pooch streams it into a temporary file, checks its md5 against the record's
+(``known_hash="md5:..."``) and only then moves it on. Here its size is checked as it
+arrives, its STIR format after pooch's check, and it is renamed onto ``{name}.npz``
+only after every check passed, so a failed or interrupted download never leaves a
+file at the final path.
+
+A failure the user can act on (no network, HTTP 404, a wrong md5, retries used up)
+raises :class:`DownloadError` with one message that says what to do (among others:
+place the file by hand), not chained to the HTTP library's errors: the command line
+and the workflow print that message alone, tracebacks are for bugs. Each retry logs
+one short line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NamedTuple, TypeVar
+from typing import IO, Any, NamedTuple, TypeVar
 
+import pooch
 import requests
 
 from scalecnn.atomic import atomic_path
@@ -64,13 +78,9 @@ def zenodo_api(api: str | None = None) -> str:
     return base.rstrip("/")
 
 
-def md5sum(path: str | os.PathLike, chunk_size: int = 1 << 20) -> str:
-    """Hex md5 of a file, read in chunks."""
-    digest = hashlib.md5()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(chunk_size):
-            digest.update(chunk)
-    return digest.hexdigest()
+def md5sum(path: str | os.PathLike) -> str:
+    """Hex md5 of a file (:func:`pooch.file_hash`)."""
+    return pooch.file_hash(str(path), alg="md5")
 
 
 def _manual_hint(name: str) -> str:
@@ -92,13 +102,37 @@ def _target(name: str, dest: str | os.PathLike) -> Path:
     return dest if dest.suffix == ".npz" else dest / f"{name}.npz"
 
 
+# urllib3's prefix naming its connection object: "<...HTTPSConnection object at 0x...>: "
+# (urllib3 < 2.3) or "HTTPSConnection(host='zenodo.org', port=443): " (newer)
+_CONNECTION_PREFIX = re.compile(r"(<[^<>]* object at 0x[0-9a-fA-F]+>|\w+\(host=[^()]*\)):\s*")
+
+
+def _reason(exc: BaseException) -> str:
+    """A network error in one short line: its innermost cause, without urllib3's wrappers.
+
+    Why: requests reports a failed name lookup as ``HTTPSConnectionPool(...): Max retries
+    exceeded ... (Caused by NameResolutionError("<urllib3.connection.HTTPSConnection
+    object at 0x...>: Failed to resolve 'zenodo.org' (...)"))``; this gives
+    ``Failed to resolve 'zenodo.org' (...)``.
+    """
+    while exc.args and isinstance(exc.args[0], BaseException):  # requests wraps urllib3's
+        exc = exc.args[0]
+    reason = getattr(exc, "reason", None)  # urllib3's MaxRetryError: the last attempt's error
+    if isinstance(reason, BaseException):
+        exc = reason
+    text = exc.args[0] if exc.args and isinstance(exc.args[0], str) else str(exc)
+    return _CONNECTION_PREFIX.sub("", text).strip() or type(exc).__name__
+
+
 def _with_retries(
     action: Callable[[], _T], url: str, name: str, retries: int, backoff: float
 ) -> _T:
     """Run ``action``; retry connection errors, timeouts, 5xx and truncation.
 
     ``retries`` extra attempts follow the first, waiting ``backoff * 2**k``
-    seconds before attempt ``k + 2``.
+    seconds before attempt ``k + 2``; each logs one line. When all fail,
+    :class:`DownloadError` (not chained: its message says it all) names the URL,
+    the last error and how to place the file by hand.
     """
     attempts = max(0, int(retries)) + 1
     last: BaseException | None = None
@@ -106,7 +140,7 @@ def _with_retries(
         if attempt:
             delay = backoff * 2 ** (attempt - 1)
             log.warning(
-                "%s failed (%s); retry %d/%d in %.3g s", url, last, attempt, attempts - 1, delay
+                "%s: %s; retry %d/%d in %.3g s", url, _reason(last), attempt, attempts - 1, delay
             )
             time.sleep(delay)
         try:
@@ -118,12 +152,15 @@ def _with_retries(
             _RetryableError,
         ) as exc:
             last = exc
+    assert last is not None
     if isinstance(last, (requests.ConnectionError, requests.Timeout)):
         raise DownloadError(
-            f"cannot reach {url} after {attempts} attempt(s) (no network?): {last}. "
+            f"cannot reach {url} after {attempts} attempt(s) (no network?): {_reason(last)}. "
             + _manual_hint(name)
-        ) from last
-    raise DownloadError(f"{url} failed after {attempts} attempt(s): {last}. " + _manual_hint(name))
+        ) from None
+    raise DownloadError(
+        f"{url} failed after {attempts} attempt(s): {_reason(last)}. " + _manual_hint(name)
+    ) from None
 
 
 def _raise_for_status(response: requests.Response, url: str, name: str) -> None:
@@ -182,7 +219,7 @@ def fetch_record_files(
             try:
                 return r.json()
             except ValueError as exc:
-                raise DownloadError(f"{url} did not return JSON: {exc}") from exc
+                raise DownloadError(f"{url} did not return JSON: {exc}") from None
 
     files = _parse_files(_with_retries(action, url, name, retries, backoff), base)
     if not files:
@@ -190,33 +227,101 @@ def fetch_record_files(
     return files
 
 
-def _stream_to(
-    url: str, tmp: Path, expected_size: int | None, timeout: float, chunk_size: int, name: str
-) -> str:
-    """Download ``url`` into ``tmp`` (overwriting it); return the hex md5.
+class _Sink:
+    """The file object that pooch's HTTPDownloader writes into: counts and hashes the bytes
+    and logs progress every 10 %.
 
-    Raises ``_RetryableError`` on 5xx or a body shorter/longer than expected.
+    Why: pooch's progress bar is a terminal bar (tqdm), not lines for a log file; the count
+    tells a short body from a corrupt one, and the md5 goes into a checksum error's message.
     """
-    digest = hashlib.md5()
-    written = 0
-    with requests.get(url, stream=True, timeout=timeout) as r:
-        _raise_for_status(r, url, name)
-        header = r.headers.get("Content-Length")
-        total = expected_size or (int(header) if header and header.isdigit() else None)
-        next_pct = 10
-        with open(tmp, "wb") as fh:
-            for chunk in r.iter_content(chunk_size=chunk_size):
-                fh.write(chunk)
-                digest.update(chunk)
-                written += len(chunk)
-                if total:
-                    pct = 100 * written // total
-                    if pct >= next_pct:
-                        log.info("%s: %d%% (%d of %d bytes)", url, pct, written, total)
-                        next_pct = (pct // 10 + 1) * 10
-    if expected_size is not None and written != expected_size:
-        raise _RetryableError(f"truncated download: got {written} of {expected_size} bytes")
-    return digest.hexdigest()
+
+    def __init__(self, fh: IO[bytes], url: str, total: int | None) -> None:
+        self.fh, self.url, self.total = fh, url, total
+        self.written = 0
+        self.md5 = hashlib.md5()
+        self._next_pct = 10
+
+    def write(self, chunk: bytes) -> int:
+        """Write ``chunk`` to the file, count and hash it, log progress."""
+        n = self.fh.write(chunk)
+        self.md5.update(chunk)
+        self.written += len(chunk)
+        if self.total:
+            pct = 100 * self.written // self.total
+            if pct >= self._next_pct:
+                log.info("%s: %d%% (%d of %d bytes)", self.url, pct, self.written, self.total)
+                self._next_pct = (pct // 10 + 1) * 10
+        return n
+
+    def flush(self) -> None:
+        """Flush the file."""
+        self.fh.flush()
+
+
+class _RecordFileDownloader:
+    """A pooch downloader for one file of the record: :class:`pooch.HTTPDownloader` (no
+    progress bar) writing through a :class:`_Sink`, then the size check.
+
+    Why: pooch checks the md5 only. An HTTP error becomes :class:`DownloadError` (404) or a
+    retry (5xx), and a body shorter than the record's size a retry, not a checksum error.
+    """
+
+    def __init__(self, remote: RemoteFile, name: str, timeout: float, chunk_size: int) -> None:
+        self.remote, self.name = remote, name
+        self.http = pooch.HTTPDownloader(progressbar=False, chunk_size=chunk_size, timeout=timeout)
+        self.md5: str | None = None
+
+    def __call__(self, url: str, output_file: str, pup: pooch.Pooch | None) -> None:
+        """Download ``url`` into ``output_file`` (pooch's temporary file)."""
+        with open(output_file, "wb") as fh:
+            sink = _Sink(fh, url, self.remote.size)
+            try:
+                self.http(url, sink, pup)
+            except requests.HTTPError as exc:
+                _raise_for_status(exc.response, url, self.name)
+                raise
+        self.md5 = sink.md5.hexdigest()
+        expected = self.remote.size
+        if expected is not None and sink.written != expected:
+            raise _RetryableError(f"truncated download: got {sink.written} of {expected} bytes")
+
+
+@contextlib.contextmanager
+def _quiet_pooch() -> Iterator[None]:
+    """Silence pooch's own INFO lines: its logger writes to stderr past this process's
+    logging set-up (and the log file), and ``download_dataset`` logs the same."""
+    logger = pooch.get_logger()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _retrieve(remote: RemoteFile, tmp: Path, name: str, timeout: float, chunk_size: int) -> str:
+    """Download ``remote`` to ``tmp`` with :func:`pooch.retrieve` (which checks the md5 when
+    the record lists one); return the file's md5."""
+    downloader = _RecordFileDownloader(remote, name, timeout, chunk_size)
+    tmp.unlink(missing_ok=True)  # pooch moves the checked file here; it keeps an existing one
+    try:
+        with _quiet_pooch():
+            pooch.retrieve(
+                remote.url,
+                known_hash=f"md5:{remote.md5}" if remote.md5 is not None else None,
+                fname=tmp.name,
+                path=tmp.parent,
+                downloader=downloader,
+            )
+    except ValueError as exc:
+        if isinstance(exc, requests.RequestException) or downloader.md5 is None:
+            raise  # an invalid URL (requests' errors are ValueErrors too), not pooch's check
+        raise ChecksumError(
+            f"md5 mismatch for {name}.npz from {remote.url}: expected {remote.md5}, "
+            f"got {downloader.md5}. " + _manual_hint(name)
+        ) from None
+    assert downloader.md5 is not None
+    return downloader.md5
 
 
 def download_dataset(
@@ -238,14 +343,16 @@ def download_dataset(
     exponential back-off ``backoff * 2**k`` seconds; ``timeout`` is the
     per-request timeout in seconds.
 
-    The file is written under a temporary name, checked (size and md5 from
-    the record, then :func:`validate_stir_file`) and renamed onto the final
-    path only if every check passes. An existing file whose md5 matches the
-    record is kept without downloading. Returns the final path.
+    The file is fetched by :func:`pooch.retrieve` under a temporary name,
+    checked (size as it arrives, md5 by pooch, then :func:`validate_stir_file`)
+    and renamed onto the final path only if every check passes. An existing
+    file whose md5 matches the record is kept without downloading. Returns the
+    final path.
 
     Raises :class:`DownloadError` (404 naming the URL, no network with the
     manual-placement instructions, exhausted retries), :class:`ChecksumError`
-    (naming expected and actual md5) or ``STIRFormatError``.
+    (naming expected and actual md5), ``STIRFormatError`` or, on a full disk,
+    :class:`scalecnn.atomic.DiskFullError`.
     """
     _check_name(name)
     target = _target(name, dest)
@@ -267,23 +374,18 @@ def download_dataset(
     log.info("downloading %s (%s bytes) from %s", filename, remote.size, remote.url)
     with atomic_path(target) as tmp:
         actual_md5 = _with_retries(
-            lambda: _stream_to(remote.url, tmp, remote.size, timeout, chunk_size, name),
+            lambda: _retrieve(remote, tmp, name, timeout, chunk_size),
             remote.url,
             name,
             retries,
             backoff,
         )
-        if remote.md5 is not None and actual_md5 != remote.md5:
-            raise ChecksumError(
-                f"md5 mismatch for {filename} from {remote.url}: expected {remote.md5}, "
-                f"got {actual_md5}. " + _manual_hint(name)
-            )
         try:
             validate_stir_file(tmp)
         except STIRFormatError as exc:
             raise STIRFormatError(
                 f"{filename} downloaded from {remote.url} is not a valid STIR file: {exc}"
-            ) from exc
+            ) from None
     log.info("saved %s (md5 %s)", target, actual_md5)
     return target
 
