@@ -187,10 +187,18 @@ def chosen_lr(data, model, evaluation):
     return fmt_lr(json.loads(Path(record).read_text())["chosen_lr"])
 
 
+def get_repetitions(data, model):
+    """Seeds of the chosen rate: config key model_repetitions.<model> where set, else
+    datasets.<data>.repetitions."""
+    return config.get("model_repetitions", {}).get(
+        model, config["datasets"][data]["repetitions"]
+    )
+
+
 def chosen_runs(data, model, evaluation):
     """Run directories of the chosen learning rate, seeds 1..repetitions."""
     lr = chosen_lr(data, model, evaluation)
-    reps = config["datasets"][data]["repetitions"]
+    reps = get_repetitions(data, model)
     return [
         RUN.format(data=data, model=model, evaluation=evaluation, lr=lr, seed=s)
         for s in range(1, reps + 1)

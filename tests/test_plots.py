@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import PathCollection
 from matplotlib.image import AxesImage
 
@@ -322,6 +323,34 @@ def test_fig6(equivariance, tmp_path):
     _assert_saved(fig, tmp_path, "fig6")
 
 
+def _visible_xtick_labels(ax):
+    """The x tick labels a reader sees: non-empty, inside the view, major and minor."""
+    lo, hi = ax.get_xlim()
+    ticks = ax.xaxis.get_major_ticks() + ax.xaxis.get_minor_ticks()
+    return [
+        t.label1
+        for t in ticks
+        if t.label1.get_visible() and t.label1.get_text() and lo <= t.get_loc() <= hi
+    ]
+
+
+@pytest.mark.parametrize("lo,hi", [(1.15, 1.9), (0.3, 2.9), (0.021, 0.024)])
+def test_fig6_log_axis_within_a_decade_has_few_readable_labels(equivariance, lo, hi):
+    rng = np.random.default_rng(4)
+    narrow = equivariance.assign(stage2_error=rng.uniform(lo, hi, len(equivariance)))
+    fig = plots.plot_equivariance(narrow)
+    FigureCanvasAgg(fig).draw()  # a Figure made without pyplot has a canvas that draws nothing
+    (ax,) = _data_axes(fig)
+    assert ax.get_xscale() == "log"
+    labels = _visible_xtick_labels(ax)
+    texts = [t.get_text() for t in labels]
+    assert 2 <= len(labels) <= 6, texts
+    assert len(set(texts)) == len(texts), texts
+    boxes = sorted((t.get_window_extent() for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), texts
+    assert all("times" not in t for t in texts)  # plain numbers, no 1.2 × 10⁰
+
+
 def test_suppl_fig3(equivariance, tmp_path):
     fig = plots.plot_equivariance_grid(equivariance)
     axes = _data_axes(fig)
@@ -419,10 +448,62 @@ def test_compare_default_paper_and_figures(runs, generalization, tmp_path):
     _assert_saved(fig, tmp_path, "compare_scatter")
     fig = plots.plot_compare_generalization(generalization)
     axes = _data_axes(fig)
-    assert len(axes) == len(DATASETS) * 4
-    # ours for 3 models + the paper's dashed curve for the 2 paper models
-    assert all(len(ax.get_lines()) == len(MODELS) + 2 for ax in axes)
+    # one panel per model of each (dataset, evaluation)
+    assert len(axes) == len(DATASETS) * 4 * len(MODELS)
+    titles = [ax.get_title() for ax in axes]
+    assert titles.count(style.model_label("my_model")) == len(DATASETS) * 4
+    # ours, plus the paper's dashed curve for the 2 paper models
+    assert sorted(len(ax.get_lines()) for ax in axes) == [1] * 8 + [2] * 16
     _assert_saved(fig, tmp_path, "compare_generalization")
+
+
+def _study_generalization(models, seeds=(1, 2, 3)) -> pd.DataFrame:
+    """Emoji Mid2Rest curves of ``models``: seed s lies 0.01 s above the seeds' base curve."""
+    sizes = np.arange(17, 65)
+    base = 0.6 - 0.01 * np.abs(sizes - 40)
+    return pd.DataFrame(
+        [
+            {"model": m, "data": "emoji", "eval": 2, "lr": 0.001, "seed": s}
+            | dict(zip(SIZE_COLUMNS, base + 0.01 * s, strict=True))
+            for m in models
+            for s in seeds
+        ]
+    )
+
+
+def test_compare_generalization_small_multiples_one_panel_per_model():
+    from matplotlib.collections import PolyCollection
+    from matplotlib.patches import Rectangle
+
+    from scalecnn.study import STUDY_MODELS
+
+    fig = plots.plot_compare_generalization(_study_generalization(STUDY_MODELS))
+    axes = [ax for ax in _data_axes(fig) if ax.has_data()]
+    assert len(axes) == len(fig.axes) == len(STUDY_MODELS) == 13
+    assert [ax.get_title() for ax in axes] == [style.model_label(m) for m in STUDY_MODELS]
+    # a grid of five columns: three rows
+    assert len({round(ax.get_position().x0, 3) for ax in axes}) == 5
+    assert len({round(ax.get_position().y0, 3) for ax in axes}) == 3
+    for ax in axes:
+        assert ax.get_shared_x_axes().joined(axes[0], ax)
+        assert ax.get_shared_y_axes().joined(axes[0], ax)
+        # the training sizes of Mid2Rest (33-48) shaded
+        (span,) = [p for p in ax.patches if isinstance(p, Rectangle)]
+        assert (span.get_x(), span.get_x() + span.get_width()) == (32.5, 48.5)
+        # the seeds' band: from seed 1 (base + 0.01) to seed 3 (base + 0.03), in percent
+        (band,) = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        y = band.get_paths()[0].vertices[:, 1]
+        assert y.min() == pytest.approx(100 * (0.6 - 0.01 * 24 + 0.01))
+        assert y.max() == pytest.approx(100 * (0.6 + 0.03))
+    texts = {ax.get_title(): " ".join(t.get_text() for t in ax.texts) for ax in axes}
+    for model in STUDY_MODELS:
+        no_curve = "no paper curve" in texts[style.model_label(model)]
+        assert no_curve == (model in ("gaussder", "riesz")), model
+        lines = axes[STUDY_MODELS.index(model)].get_lines()
+        assert len(lines) == (1 if no_curve else 2)  # our mean (+ the paper's, dashed)
+        assert "n=3" in texts[style.model_label(model)]
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "ours: min–max over the seeds" in legend and "training sizes" in legend
 
 
 def test_paper_resources():

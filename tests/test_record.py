@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 import scalecnn
 from scalecnn.provenance import (
@@ -17,13 +18,13 @@ from scalecnn.provenance import (
     time_per_family,
     wall_seconds,
 )
-from scalecnn.record import write_record
-from scalecnn.record_markdown import (
-    RecordInputs,
-    findings,
-    fmt_duration,
-    render_record,
-    run_commits_line,
+from scalecnn.record import selection_runs, write_record
+from scalecnn.record_header import resumes_line, run_commits_line, trainings_line
+from scalecnn.record_markdown import RecordInputs, findings, fmt_duration, render_record
+from scalecnn.record_newer_models import (
+    published_comparisons,
+    published_finding,
+    published_markdown,
 )
 
 
@@ -122,7 +123,83 @@ def test_run_commits_line_counts_the_runs_of_every_table():
     runs_a = pd.DataFrame({"commit": ["b2", "a1", "b2", None]})
     runs_b = pd.DataFrame({"seed": [1, 2]})  # an older table without the column
     line = run_commits_line({("emoji", 2): (None, runs_a), ("mnist", 1): (None, runs_b)})
-    assert line.endswith("`a1` (1 run), `b2` (2 runs), not recorded (3 runs)")
+    assert line.endswith(
+        ": 6 reported runs from 2 different commit(s) and 3 without one: "
+        "`a1` (1 run), `b2` (2 runs), not recorded (3 runs)"
+    )
+
+
+def test_run_commits_line_says_when_every_run_has_one_commit():
+    one = {
+        ("emoji", 2): (None, pd.DataFrame({"commit": ["abc1234"] * 3})),
+        ("emoji", 4): (None, pd.DataFrame({"commit": ["abc1234"] * 2})),
+    }
+    assert run_commits_line(one) == (
+        "- code of the runs (each run's `metrics.json`): all 5 reported runs at commit `abc1234`"
+    )
+    old = {("emoji", 2): (None, pd.DataFrame({"seed": [1, 2]}))}
+    assert run_commits_line(old).endswith(
+        "not recorded (2 runs: their `metrics.json` predate the key)"
+    )
+
+
+def test_resumes_line_counts_resumed_trainings_and_resumes():
+    def verdicts(*resumes):
+        return {("emoji", 2): (None, pd.DataFrame({"resumes": list(resumes)}))}
+
+    assert resumes_line(verdicts(0, 2, 1, 0)) == (
+        "- resumed from checkpoints: 2 of 4 trainings, 3 resumes in all"
+    )
+    # the selection trainings count too
+    selection = pd.DataFrame({"model": ["gaussder"] * 2, "resumes": [4, 0]})
+    assert resumes_line(verdicts(0, 2, 1, 0), selection).endswith(
+        "3 of 6 trainings, 7 resumes in all"
+    )
+    # runs older than the key: said, not counted as never resumed
+    assert resumes_line(verdicts(1, None, None)) == (
+        "- resumed from checkpoints: 1 of the 1 trainings that record it, 1 resume in all; "
+        "not recorded for 2 (older `metrics.json`)"
+    )
+    old = {("emoji", 2): (None, pd.DataFrame({"seed": [1, 2]}))}  # a table without the column
+    assert resumes_line(old) == (
+        "- resumed from checkpoints: not recorded (the runs' `metrics.json` predate the key "
+        "`resumes`)"
+    )
+    assert resumes_line(verdicts(0, 0)).endswith("0 of 2 trainings, 0 resumes in all")
+
+
+def test_trainings_line_counts_the_selection_trainings():
+    verdicts = {("emoji", 2): (None, pd.DataFrame({"seed": [1, 2, 3]}))}
+    selection = pd.DataFrame({"model": ["riesz", "gaussder", "gaussder"]})
+    assert trainings_line(verdicts, selection) == (
+        "- trainings: 3 reported runs (the chosen rate's seeds) and 3 selection training(s) "
+        "at the rate(s) not chosen (GaussDerNet, Riesz network; from the benchmark files)"
+    )
+    assert trainings_line(verdicts, selection.iloc[:0]).endswith(
+        "; no selection trainings at other rates among the benchmark files"
+    )
+    assert "unknown (no benchmark files)" in trainings_line(verdicts, None)
+
+
+def test_selection_runs_are_the_unreported_trainings_with_their_resumes(tmp_path):
+    bench_dir = tmp_path / "results" / "benchmarks"
+    for lr in ("0.001", "0.01"):
+        for seed in (1, 2):
+            _bench(bench_dir, f"train/emoji/gaussder/eval2/lr{lr}/seed{seed}.tsv", 1.0, 9.0)
+    _bench(bench_dir, "train/emoji/standard/eval2/lr0.001/seed1.tsv", 1.0, 9.0)
+    _bench(bench_dir, "generalization/emoji/gaussder/eval2/lr0.01/seed1.tsv", 1.0, 9.0)
+    run = tmp_path / "results" / "runs" / "emoji" / "gaussder" / "eval2" / "lr0.01" / "seed1"
+    run.mkdir(parents=True)
+    (run / "metrics.json").write_text('{"resumes": 3}')  # seed 2 has no metrics.json
+    reported = {("emoji", m, 2, "0.001", s) for m in ("gaussder", "standard") for s in (1, 2)}
+    bench = read_benchmarks(bench_dir, reported, frozenset({"gaussder"}))
+    sel = selection_runs(bench, reported, tmp_path / "results")
+    assert sel[["model", "lr", "seed"]].values.tolist() == [
+        ["gaussder", "0.01", 1],
+        ["gaussder", "0.01", 2],
+    ]
+    assert sel["resumes"].tolist() == [3, pd.NA]
+    assert selection_runs(bench, reported)["resumes"].isna().all()  # no results folder
 
 
 def test_cpu_model_from_cpuinfo(tmp_path):
@@ -260,6 +337,11 @@ def test_write_record_copies_the_tables_and_figures_and_writes_the_markdown(tmp_
     assert "(reproduction/compare.png)" in text
     assert "- configuration: `config/quick.yaml`" in text
     assert "- git commit: `unknown`" in text  # tmp_path is no git repository
+    assert f"- scalecnn version: `{scalecnn.__version__}`" in text
+    assert "code of the runs (each run's `metrics.json`): not recorded (3 runs: " in text
+    assert "resumed from checkpoints: not recorded (the runs' `metrics.json` predate" in text
+    # standard's other rate is another configuration's run, no selection training
+    assert "no selection trainings at other rates among the benchmark files" in text
     assert "| train | 1 | 1 min 40 s |" in text  # the rate that was not reported is left out
     assert text.rstrip().endswith("Hand-written.")
     with pytest.raises(ValueError, match="one file per"):
@@ -274,3 +356,121 @@ def test_write_record_copies_the_tables_and_figures_and_writes_the_markdown(tmp_
             out_pngs=[],
             protocol=_protocol(),
         )
+
+
+PAPER = pd.DataFrame(
+    {
+        "data": ["emoji"] * 3,
+        "model": ["standard", "pixel_pool", "disco"],
+        "evaluation": [2] * 3,
+        "runs": [50] * 3,
+        "lr": [0.001] * 3,
+        "test_acc_mean": [40.0, 76.0, 73.5],
+        "test_acc_std": [4.0, 4.0, 3.5],
+    }
+)
+"""A paper of three models on emoji Mid2Rest."""
+
+
+def _newer(gaussder_mean: float = 74.0) -> pd.DataFrame:
+    """Our verdict table: standard, and the two newer models (three seeds each)."""
+    new = {"paper_mean": np.nan, "paper_std": np.nan, "paper_runs": pd.NA, "diff": np.nan}
+    new |= {"p_value": np.nan, "verdict": "not in the paper", "seeds": 3}
+    return pd.concat(
+        [
+            _verdict().iloc[:1],
+            pd.DataFrame(
+                [
+                    new | {"model": "gaussder", "ours_mean": gaussder_mean, "ours_std": 1.0},
+                    new | {"model": "riesz", "ours_mean": 50.0, "ours_std": 2.0},
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
+
+
+def _welch(mean, std, n, paper_model):
+    row = PAPER.set_index("model").loc[paper_model]
+    return stats.ttest_ind_from_stats(
+        mean, std, n, row["test_acc_mean"], row["test_acc_std"], row["runs"], equal_var=False
+    ).pvalue
+
+
+def test_newer_models_against_the_papers_published_runs():
+    comps = published_comparisons(_newer(), "emoji", 2, PAPER)
+    assert list(comps) == ["gaussder", "riesz"]
+    # gaussder 74 ± 1 (3): vs standard 40 ± 4 (50) better; vs pixel_pool 76 ± 4:
+    # t = -2.47, df 7.4, p = 0.04; vs disco 73.5 ± 3.5: t = 0.63, p = 0.57
+    p_g = {m: _welch(74.0, 1.0, 3, m) for m in PAPER["model"]}
+    assert p_g["standard"] < 0.01 and 0.01 < p_g["pixel_pool"] < 0.05 and p_g["disco"] > 0.5
+    # riesz 50 ± 2 (3): vs standard t = 7.8 on 3.1 df, p = 0.004; far below the other two
+    p_r = {m: _welch(50.0, 2.0, 3, m) for m in PAPER["model"]}
+    assert 0.001 < p_r["standard"] < 0.01
+    assert published_finding("gaussder", comps["gaussder"]) == (
+        "The 2024 claim that Gaussian derivative networks generalise better across scales "
+        "on STIR than the paper's models (Perzanowski & Lindeberg, arXiv 2409.11140; "
+        "J. Math. Imaging Vis. 2025) **does not hold** here: GaussDerNet (ours: 74.00 ± "
+        "1.00 % over 3 ok seed(s)) is better than 1 of the 3 paper models' published runs; "
+        "not distinguishable from Pixel pool, DISCO (two-sided Welch t-test, p < 0.01)."
+    )
+    assert published_finding("riesz", comps["riesz"]) == (
+        "Riesz network (not in the paper; ours: 50.00 ± 2.00 % over 3 ok seed(s)) against "
+        "the paper's published runs: better than 1 of the 3 paper models' published runs; "
+        "worse than Pixel pool, DISCO (two-sided Welch t-test, p < 0.01)."
+    )
+    md = published_markdown(comps)
+    assert md.startswith(
+        "| paper model | paper mean ± std [%] (runs) | GaussDerNet − paper [pp] | "
+        "p (GaussDerNet) | GaussDerNet is | Riesz network − paper [pp] | p (Riesz network) | "
+        "Riesz network is |"
+    )
+    assert (
+        f"| Pixel pool | 76.00 ± 4.00 (50) | -2.00 | {p_g['pixel_pool']:.3f} | "
+        f"not distinguishable | -26.00 | {p_r['pixel_pool']:.2g} | **worse** |"
+    ) in md
+    assert f"| Standard | 40.00 ± 4.00 (50) | +34.00 | {p_g['standard']:.2g} | **better** |" in md
+    assert "Ours: GaussDerNet 74.00 ± 1.00 % over 3 ok seed(s); Riesz network 50.00" in md
+
+
+def test_the_gaussder_claim_holds_only_against_every_paper_model():
+    comps = published_comparisons(_newer(gaussder_mean=90.0), "emoji", 2, PAPER)
+    assert all(_welch(90.0, 1.0, 3, m) < 0.01 for m in PAPER["model"])
+    assert published_finding("gaussder", comps["gaussder"]).endswith(
+        "**holds** here: GaussDerNet (ours: 90.00 ± 1.00 % over 3 ok seed(s)) is better than "
+        "all 3 paper models' published runs (two-sided Welch t-test, p < 0.01)."
+    )
+    one_seed = _newer().assign(seeds=[3, 1, 3], ours_std=[1.0, np.nan, 2.0])
+    comps = published_comparisons(one_seed, "emoji", 2, PAPER)
+    assert published_finding("gaussder", comps["gaussder"]).endswith(
+        "cannot be tested here: GaussDerNet has 1 ok seed(s), the Welch test needs two."
+    )
+    assert published_comparisons(_verdict(), "emoji", 2, PAPER) == {}  # no newer model
+
+
+def test_render_record_with_newer_models_and_the_run_header():
+    runs = _runs().assign(commit="abc1234", resumes=[0, 2, 0])
+    selection = pd.DataFrame({"model": ["gaussder"], "resumes": [1]})
+    md = render_record(
+        RecordInputs(
+            verdicts={("emoji", 2): (_newer(), runs)},
+            protocol=_protocol(),
+            version="1.2.3",
+            selection=selection,
+            paper_summary=PAPER,
+        )
+    )
+    assert "- scalecnn version: `1.2.3`" in md
+    assert "all 3 reported runs at commit `abc1234`" in md
+    assert "3 reported runs (the chosen rate's seeds) and 1 selection training(s)" in md
+    assert "- resumed from checkpoints: 2 of 4 trainings, 3 resumes in all" in md
+    assert "Models the paper lacks against the paper's published runs" in md
+    assert "| paper model | paper mean ± std [%] (runs) | GaussDerNet − paper [pp] |" in md
+    findings_part = md.split("## Findings")[1]
+    # the comparison with our best paper model stays, the published one follows
+    assert "GaussDerNet (not in the paper) against the best of the paper's models here" in (
+        findings_part
+    )
+    assert "Emoji, 2 Mid2Rest: The 2024 claim" in findings_part
+    assert "**does not hold** here" in findings_part
+    assert "Emoji, 2 Mid2Rest: Riesz network (not in the paper; ours: 50.00" in findings_part

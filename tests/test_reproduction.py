@@ -8,17 +8,18 @@ import pytest
 from matplotlib.figure import Figure
 from scipy import stats
 
+from scalecnn.newer_models import against_best_paper_model, against_published_runs
 from scalecnn.plots import style
 from scalecnn.plots.reproduction import plot_reproduction
 from scalecnn.reproduction import (
     NOT_RECORDED,
     RUN_COLUMNS,
     VERDICT_COLUMNS,
-    against_best_paper_model,
     rank_correlation,
     reproduction_runs,
     verdict_table,
     welch_p_value,
+    write_verdict,
 )
 
 
@@ -151,6 +152,9 @@ def test_new_model_against_the_best_paper_model_by_hand():
     assert r.answer() == "not distinguishable"
     worse = against_best_paper_model(table.replace({90.0: 60.0}), "gaussder")
     assert worse.answer() == "worse"
+    # the best paper model with one ok seed: no standard deviation, no test
+    single = table.assign(seeds=[3, 1, 3, 3, 3], ours_std=[2.0, np.nan, 5.0, 1.0, 1.0])
+    assert against_best_paper_model(single, "gaussder").answer() == "not testable"
     assert against_best_paper_model(table, "missing") is None
     assert against_best_paper_model(table.iloc[3:], "gaussder") is None  # no paper model
 
@@ -163,6 +167,10 @@ def test_reproduction_runs_table():
     # train_seconds = mean epoch time 2 s × (10 + seed) epochs
     assert table["train_seconds"].tolist() == [22.0, 22.0, 24.0]
     assert table["commit"].tolist() == [NOT_RECORDED] * 3  # metrics.json without the key
+    assert table["resumes"].isna().all()  # runs older than the key cannot tell
+    resumed = reproduction_runs(runs.assign(resumes=[1, None, 0]))  # xu 2, standard 1, xu 1
+    assert resumed["resumes"].tolist() == [pd.NA, 0, 1]
+    assert str(resumed["resumes"].dtype) == "Int64"
     dated = runs.assign(commit=["abc", None, "def"])  # xu 2, standard 1, xu 1
     assert reproduction_runs(dated)["commit"].tolist() == [NOT_RECORDED, "def", "abc"]
     mixed = pd.concat([runs, runs.assign(lr=0.01, seed=9)])
@@ -190,3 +198,82 @@ def test_figure_marks_the_models_that_differ():
     assert texts.startswith("A note.\nOk seeds per model: 2 to 3.")
     with pytest.raises(ValueError, match="empty"):
         plot_reproduction(table.iloc[:0], runs, data="emoji", evaluation=2)
+
+
+def _metrics_json(path, model, seed, acc, **extra):
+    import json
+
+    path.mkdir(parents=True)
+    params = {"data_name": "emoji", "model": model, "evaluation": 2, "lr": 0.001, "seed": seed}
+    params |= {"kernel_size": 7, "interpolation": "bicubic"}
+    metrics = {"params": params, "status": "ok", "test_acc": acc, "epochs": 10}
+    metrics |= {"best_epoch": 5, "train_time_mean": 1.0} | extra
+    (path / "metrics.json").write_text(json.dumps(metrics))
+    return path / "metrics.json"
+
+
+def test_write_verdict_carries_how_often_each_run_resumed(tmp_path):
+    files = [
+        _metrics_json(tmp_path / "a", "standard", 1, 1.0, resumes=2, commit="abc"),
+        _metrics_json(tmp_path / "b", "standard", 2, 2.0, resumes=0, commit="abc"),
+        _metrics_json(tmp_path / "c", "standard", 3, 3.0),  # older: neither key
+    ]
+    table, runs = write_verdict(files, "emoji", 2, tmp_path / "v.csv", tmp_path / "r.csv", PAPER)
+    assert runs["resumes"].tolist() == [2, 0, pd.NA]
+    assert runs["commit"].tolist() == ["abc", "abc", NOT_RECORDED]
+    written = pd.read_csv(tmp_path / "r.csv")
+    assert list(written.columns) == RUN_COLUMNS
+    assert written["resumes"].tolist()[:2] == [2, 0] and np.isnan(written["resumes"].iloc[2])
+    # the verdict of a per-run table read back from its CSV is the same
+    again = verdict_table(written, "emoji", 2, PAPER)
+    pd.testing.assert_frame_equal(again, table)
+
+
+PUBLISHED = pd.DataFrame(
+    {
+        "data": ["emoji", "emoji", "emoji", "mnist"],
+        "model": ["disco", "pixel_pool", "standard", "standard"],  # not in the paper's order
+        "evaluation": [2, 2, 2, 2],
+        "runs": [40, 50, 50, 25],
+        "lr": [0.001] * 4,
+        "test_acc_mean": [73.5, 76.0, 40.0, 99.0],
+        "test_acc_std": [3.5, 4.0, 4.0, 1.0],
+    }
+)
+
+
+def test_newer_model_against_the_papers_published_runs_by_hand():
+    table = _table(
+        [
+            ("standard", 3, 20.0, 2.0, "differs"),  # our run of a paper model: not used
+            ("gaussder", 3, 74.0, 1.0, "not in the paper"),
+            ("riesz", 1, 60.0, np.nan, "not in the paper"),
+        ]
+    )
+    comp = against_published_runs(table, "gaussder", "emoji", 2, PUBLISHED)
+    # every paper model of emoji Mid2Rest in the paper's order, none of mnist
+    assert comp["paper_model"].tolist() == ["standard", "pixel_pool", "disco"]
+    assert comp["diff"].tolist() == [34.0, -2.0, 0.5]
+    assert comp["paper_runs"].tolist() == [50, 50, 40]
+    for r in comp.itertuples():
+        scipy_p = stats.ttest_ind_from_stats(
+            74.0, 1.0, 3, r.paper_mean, r.paper_std, r.paper_runs, equal_var=False
+        ).pvalue
+        assert r.p_value == pytest.approx(scipy_p, rel=1e-12)
+    # pixel_pool by hand: se^2 = 1/3 + 16/50; t = -2 / se;
+    # df = se^4 / ((1/3)^2 / 2 + (16/50)^2 / 49) = 7.40
+    se2 = 1 / 3 + 16 / 50
+    df = se2**2 / ((1 / 3) ** 2 / 2 + (16 / 50) ** 2 / 49)
+    p_pixel = 2 * stats.t.sf(2 / math.sqrt(se2), df)
+    assert comp.at[1, "p_value"] == pytest.approx(p_pixel)
+    assert 0.01 < p_pixel < 0.05  # t = -2.47 on 7.4 degrees of freedom
+    assert comp["answer"].tolist() == ["better", "not distinguishable", "not distinguishable"]
+    # at alpha 0.05 pixel_pool's published runs are better than gaussder
+    loose = against_published_runs(table, "gaussder", "emoji", 2, PUBLISHED, alpha=0.05)
+    assert loose.at[1, "answer"] == "worse"
+    # one ok seed: no standard deviation, no test
+    riesz = against_published_runs(table, "riesz", "emoji", 2, PUBLISHED)
+    assert riesz["answer"].tolist() == ["not testable"] * 3
+    assert riesz["p_value"].isna().all()
+    assert against_published_runs(table, "missing", "emoji", 2, PUBLISHED).empty
+    assert against_published_runs(table, "gaussder", "emoji", 3, PUBLISHED).empty

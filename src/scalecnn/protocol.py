@@ -52,11 +52,15 @@ def protocol_values(config: Mapping[str, Any]) -> dict[str, Any]:
     """The protocol part of a workflow config as a plain dict (for a rule's params).
 
     Keys: those of :data:`PAPER_PROTOCOL`, ``repetitions`` (dataset → seeds),
+    ``model_repetitions`` (model → seeds, overriding ``repetitions``),
     ``learning_rates``, ``selection_seeds`` and ``paper_lr_models`` (``"all"`` or the
     list of models whose rate is the paper's) and ``models``.
     """
     values = {key: config[key] for key in PAPER_PROTOCOL}
     values["repetitions"] = {d: int(s["repetitions"]) for d, s in config["datasets"].items()}
+    values["model_repetitions"] = {
+        m: int(n) for m, n in config.get("model_repetitions", {}).items()
+    }
     values["learning_rates"] = [float(lr) for lr in config["learning_rates"]]
     values["selection_seeds"] = int(config["selection_seeds"])
     values["models"] = list(config["models"])

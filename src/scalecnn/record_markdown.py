@@ -5,21 +5,24 @@ tables of every (data, evaluation) (:mod:`scalecnn.reproduction`), the
 protocol (:mod:`scalecnn.protocol`), the provenance
 (:mod:`scalecnn.provenance`) and the hand-written notes — into the record:
 where and when, the protocol beside the paper's, per (data, evaluation) the
-verdict table, the Spearman correlation and the runs, the scale
-generalisation figure, findings generated from the numbers and, clearly
-separated, the notes verbatim. It only formats; :mod:`scalecnn.record` reads
-and writes the files.
+verdict table, the Spearman correlation and the runs, the models the paper
+lacks against the paper's published runs (:mod:`scalecnn.record_newer_models`),
+the scale generalisation figure, findings generated from the numbers and,
+clearly separated, the notes verbatim. The header's lines on the runs' code,
+trainings and resumes are :mod:`scalecnn.record_header`'s. It only formats;
+:mod:`scalecnn.record` reads and writes the files.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from scalecnn.newer_models import against_best_paper_model
 from scalecnn.plots import style
 from scalecnn.protocol import (
     PAPER_LEARNING_RATES,
@@ -29,52 +32,35 @@ from scalecnn.protocol import (
     protocol_note,
 )
 from scalecnn.provenance import time_per_family, wall_seconds
+from scalecnn.record_format import fmt_diff, fmt_duration, markdown_table
+from scalecnn.record_format import fmt_num as _num
+from scalecnn.record_format import fmt_p as _p
+from scalecnn.record_header import resumes_line, run_commits_line, trainings_line
+from scalecnn.record_newer_models import (
+    published_comparisons,
+    published_finding,
+    published_markdown,
+)
 from scalecnn.reproduction import (
     ALPHA,
     CONSISTENT,
     DIFFERS,
     INSUFFICIENT,
     NO_PAPER_VALUE,
-    NOT_RECORDED,
-    against_best_paper_model,
     rank_correlation,
-    run_commits,
 )
 
-
-def fmt_duration(seconds: float) -> str:
-    """``1 h 02 min``, ``3 min 05 s``, ``12.3 s``; ``–`` for NaN."""
-    if not np.isfinite(seconds):
-        return "–"
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, sec = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {sec:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _num(value: Any, decimals: int = 2) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    return f"{float(value):.{decimals}f}"
-
-
-def _p(value: Any) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    return f"{float(value):.2g}" if float(value) < 0.001 else f"{float(value):.3f}"
-
-
-def markdown_table(
-    header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]
-) -> str:
-    """A Markdown pipe table (``right``: right-align that column)."""
-    lines = ["| " + " | ".join(header) + " |"]
-    lines.append("|" + "|".join("---:" if r else "---" for r in right) + "|")
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+__all__ = [
+    "RecordInputs",
+    "findings",
+    "fmt_duration",
+    "markdown_table",
+    "render_record",
+    "resumes_line",
+    "run_commits_line",
+    "runs_markdown",
+    "verdict_markdown",
+]
 
 
 def verdict_markdown(table: pd.DataFrame) -> str:
@@ -93,7 +79,6 @@ def verdict_markdown(table: pd.DataFrame) -> str:
     ]
     rows = []
     for r in table.itertuples(index=False):
-        diff = "–" if pd.isna(r.diff) else f"{float(r.diff):+.2f}"
         rows.append(
             [
                 style.model_label(r.model),
@@ -103,7 +88,7 @@ def verdict_markdown(table: pd.DataFrame) -> str:
                 _num(r.paper_mean),
                 _num(r.paper_std),
                 "–" if pd.isna(r.paper_runs) else str(int(r.paper_runs)),
-                diff,
+                fmt_diff(r.diff),
                 _p(r.p_value),
                 f"**{r.verdict}**" if r.verdict == DIFFERS else str(r.verdict),
             ]
@@ -195,20 +180,13 @@ class RecordInputs:
     benchmarks: pd.DataFrame | None = None
     notes: str | None = None
     notes_path: str = "docs/reproduction_notes.md"
-
-
-def run_commits_line(verdicts: Mapping[tuple[str, int], tuple[pd.DataFrame, pd.DataFrame]]) -> str:
-    """``code of the runs: `abc123` (N runs), not recorded (M runs)`` over every per-run
-    table (column ``commit``; a table without it counts as not recorded)."""
-    counts: dict[str, int] = {}
-    for _, runs in verdicts.values():
-        for commit, n in run_commits(runs).value_counts(sort=False).items():
-            counts[commit] = counts.get(commit, 0) + int(n)
-    parts = [
-        (c if c == NOT_RECORDED else f"`{c}`") + f" ({n} run{'s' if n != 1 else ''})"
-        for c, n in sorted(counts.items(), key=lambda kv: (kv[0] == NOT_RECORDED, kv[0]))
-    ]
-    return "- code of the runs (each run's `metrics.json`): " + (", ".join(parts) or "none")
+    version: str = "unknown"
+    """``scalecnn.__version__`` of the code that wrote the record."""
+    selection: pd.DataFrame | None = None
+    """The selection trainings at the rates not chosen (``model``, ``resumes``; from the
+    benchmark files), None when unknown."""
+    paper_summary: pd.DataFrame | None = None
+    """``paper_runs_summary.csv``; None: the packaged one."""
 
 
 def _protocol_markdown(protocol: Mapping[str, Any]) -> str:
@@ -242,7 +220,10 @@ def _protocol_markdown(protocol: Mapping[str, Any]) -> str:
         ],
         [
             "seeds per configuration",
-            ", ".join(f"{d} {n} (1–{n})" for d, n in reps.items()),
+            ", ".join(f"{d} {n} (1–{n})" for d, n in reps.items())
+            + "".join(
+                f"; {m} {n} (1–{n})" for m, n in protocol.get("model_repetitions", {}).items()
+            ),
             ", ".join(f"{d} {seeds.get(d, '?')}" for d in reps),
         ],
         ["learning rate", lr, paper_lr_text],
@@ -274,8 +255,11 @@ def render_record(inp: RecordInputs) -> str:
     per_family = time_per_family(bench) if not bench.empty else pd.DataFrame()
     out += [
         f"- configuration: `{inp.configfile or 'unknown'}`",
-        f"- git commit: `{inp.commit}`",
+        f"- scalecnn version: `{inp.version}`",
+        f"- git commit: `{inp.commit}` (the checkout that wrote this record)",
         run_commits_line(inp.verdicts),
+        trainings_line(inp.verdicts, inp.selection),
+        resumes_line(inp.verdicts, inp.selection),
         f"- record generated: {inp.date}",
         f"- CPU: {inp.cpu}; {inp.cores if inp.cores else '?'} core(s)",
         f"- torch threads per training: {inp.threads if inp.threads else '?'} "
@@ -330,12 +314,25 @@ def render_record(inp: RecordInputs) -> str:
             csv, runs_csv = inp.tables[(data, evaluation)]
             out.append(f"- tables: [verdict]({csv}), [runs]({runs_csv})")
         out += ["", "Runs:", "", runs_markdown(runs), ""]
+        published = published_comparisons(table, data, evaluation, inp.paper_summary)
+        if published:
+            out += [
+                "Models the paper lacks against the paper's published runs of each paper "
+                "model (its mean, standard deviation and number of runs; two-sided Welch "
+                "t-test from these statistics and our ok seeds):",
+                "",
+                published_markdown(published),
+                "",
+            ]
         all_findings += [f"{title}: {f}" for f in findings(table)]
+        all_findings += [f"{title}: {published_finding(m, c)}" for m, c in published.items()]
     if inp.compare_figure:
         out += [
             "## Scale generalisation",
             "",
-            "Our mean accuracy per object size (solid) over the paper's (dashed):",
+            "One panel per model: our mean accuracy per object size (solid) with the range "
+            "of our seeds (band: minimum to maximum), the paper's mean (dashed; none for the "
+            "models the paper lacks); the training sizes shaded:",
             "",
             f"![Scale generalisation: ours vs the paper]({inp.compare_figure})",
             "",

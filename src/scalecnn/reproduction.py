@@ -5,7 +5,7 @@ runs' ``metrics.json``) and the paper's published summary
 (``paper_runs_summary.csv``):
 
 * :func:`reproduction_runs` — one row per run: ``model, seed, lr, test_acc,
-  best_epoch, epochs, train_seconds, status, commit``.
+  best_epoch, epochs, train_seconds, status, commit, resumes``.
 * :func:`verdict_table` — per model: our mean and sample standard deviation of
   the test accuracy over the ok seeds, the paper's mean, standard deviation and
   run count, ``diff = ours - paper`` and the p-value of a two-sided Welch t-test
@@ -15,9 +15,9 @@ runs' ``metrics.json``) and the paper's published summary
   is undefined) and ``not in the paper`` for a model the paper lacks.
 * :func:`rank_correlation` — Spearman's rank correlation between our means and
   the paper's over the models that have both.
-* :func:`against_best_paper_model` — a model the paper lacks (e.g. ``gaussder``)
-  against the best of the paper's models in the same table, both ours: the
-  question whether a newer model generalises better than the best of the eleven.
+
+The models the paper lacks are compared with the paper's models in
+:mod:`scalecnn.newer_models`.
 
 Accuracies are in percent, like the paper's table. Only runs with status
 ``ok`` and a finite test accuracy enter the statistics; the others stay in the
@@ -26,10 +26,12 @@ per-run table with their status.
 
 from __future__ import annotations
 
+import json
 import os
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -70,6 +72,7 @@ RUN_COLUMNS = [
     "train_seconds",
     "status",
     "commit",
+    "resumes",
 ]
 
 
@@ -89,7 +92,8 @@ def reproduction_runs(
         ``train_seconds`` is the summed training time of the epochs
         (``train_time_mean * epochs``; validation and test not included);
         ``commit`` the code the run used (:data:`NOT_RECORDED` for runs older than
-        that key of ``metrics.json``).
+        that key of ``metrics.json``); ``resumes`` how often the training resumed from
+        its checkpoint (``<NA>`` for runs older than that key).
 
     Raises:
         ValueError: nothing left, several (data, evaluation) left, or a model with
@@ -126,6 +130,7 @@ def reproduction_runs(
             "train_seconds": pd.to_numeric(frame["train_time_mean"], errors="coerce") * epochs,
             "status": frame["status"].fillna("ok").astype(str),
             "commit": run_commits(frame),
+            "resumes": run_resumes(frame),
         }
     )
     rank = {m: i for i, m in enumerate(style.model_order(out["model"]))}
@@ -142,6 +147,14 @@ def run_commits(frame: pd.DataFrame) -> pd.Series:
     if "commit" not in frame:
         return pd.Series(NOT_RECORDED, index=frame.index)
     return frame["commit"].fillna(NOT_RECORDED).astype(str)
+
+
+def run_resumes(frame: pd.DataFrame) -> pd.Series:
+    """How often each run resumed from its checkpoint (``resumes`` column, nullable
+    integers): ``<NA>`` where absent, since runs older than the key cannot tell."""
+    if "resumes" not in frame:
+        return pd.Series(pd.NA, index=frame.index, dtype="Int64")
+    return pd.to_numeric(frame["resumes"], errors="coerce").astype("Int64")
 
 
 def _ok(runs: pd.DataFrame) -> pd.Series:
@@ -190,9 +203,9 @@ def verdict_table(
         paper_summary: ``paper_runs_summary.csv``; defaults to the packaged one.
         alpha: significance level of the Welch test.
     """
-    per_run = (
-        runs if list(runs.columns) == RUN_COLUMNS else reproduction_runs(runs, data, evaluation)
-    )
+    # a per-run table (from reproduction_runs, or its CSV of an older version) or runs.csv
+    is_per_run = "train_seconds" in runs.columns and "data" not in runs.columns
+    per_run = runs if is_per_run else reproduction_runs(runs, data, evaluation)
     paper = load_paper_summary() if paper_summary is None else paper_summary
     paper = paper[(paper["data"] == data) & (paper["evaluation"].astype(int) == int(evaluation))]
     paper = paper.set_index("model")
@@ -253,50 +266,24 @@ def rank_correlation(table: pd.DataFrame) -> RankCorrelation:
     return RankCorrelation(float(result.statistic), float(result.pvalue), n)
 
 
-@dataclass(frozen=True)
-class Comparison:
-    """Our ``model`` against our best paper model ``best`` (highest mean) of one table."""
-
-    model: str
-    best: str
-    mean: float
-    best_mean: float
-    diff: float
-    p_value: float
-
-    def answer(self, alpha: float = ALPHA) -> str:
-        """``better`` / ``worse`` (Welch p < alpha), else ``not distinguishable``."""
-        if not np.isfinite(self.p_value) or self.p_value >= alpha:
-            return "not distinguishable"
-        return "better" if self.diff > 0 else "worse"
-
-
-def against_best_paper_model(table: pd.DataFrame, model: str) -> Comparison | None:
-    """``model`` against the paper model with the highest mean of our runs in ``table``
-    (a :func:`verdict_table`), by a two-sided Welch t-test between our two sets of seeds;
-    ``None`` when ``table`` lacks ``model`` or has no paper model with a mean."""
-    rows = table.set_index("model")
-    paper = table[(table["verdict"] != NO_PAPER_VALUE) & np.isfinite(table["ours_mean"])]
-    if model not in rows.index or paper.empty:
-        return None
-    best = paper.loc[paper["ours_mean"].astype(float).idxmax()]
-    new = rows.loc[model]
-    p_value = welch_p_value(
-        float(new["ours_mean"]),
-        float(new["ours_std"]),
-        int(new["seeds"]),
-        float(best["ours_mean"]),
-        float(best["ours_std"]),
-        int(best["seeds"]),
-    )
-    return Comparison(
-        model=model,
-        best=str(best["model"]),
-        mean=float(new["ours_mean"]),
-        best_mean=float(best["ours_mean"]),
-        diff=float(new["ours_mean"]) - float(best["ours_mean"]),
-        p_value=p_value,
-    )
+def metrics_resumes(metrics_files: Iterable[str | os.PathLike]) -> pd.DataFrame:
+    """``data, model, evaluation, lr, seed, resumes`` of each ``metrics.json`` (``resumes``
+    None where the file predates the key), to join to a runs table that lacks it."""
+    rows = []
+    for path in metrics_files:
+        metrics = json.loads(Path(path).read_text())
+        p = metrics["params"]
+        rows.append(
+            {
+                "data": p["data_name"],
+                "model": p["model"],
+                "evaluation": p["evaluation"],
+                "lr": p["lr"],
+                "seed": p["seed"],
+                "resumes": metrics.get("resumes"),
+            }
+        )
+    return pd.DataFrame(rows, columns=["data", "model", "evaluation", "lr", "seed", "resumes"])
 
 
 def write_verdict(
@@ -309,7 +296,12 @@ def write_verdict(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write the verdict table (``csv``) and the per-run table (``runs_csv``) of one
     (data, evaluation) from its reported runs' ``metrics.json`` (atomically); returns both."""
-    per_run = reproduction_runs(runs_table(metrics_files), data, evaluation)
+    metrics_files = list(metrics_files)
+    runs = runs_table(metrics_files)
+    if "resumes" not in runs:  # runs.csv does not carry it (yet)
+        keys = ["data", "model", "evaluation", "lr", "seed"]
+        runs = runs.merge(metrics_resumes(metrics_files), on=keys, how="left")
+    per_run = reproduction_runs(runs, data, evaluation)
     table = verdict_table(per_run, data, evaluation, paper_summary)
     write_csv(csv, table)
     write_csv(runs_csv, per_run)

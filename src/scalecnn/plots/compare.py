@@ -6,8 +6,9 @@
 * :func:`compare_markdown` — as Markdown (the workflow writes it and the CSV with
   :func:`scalecnn.plots.inputs.write_compare_files`).
 * :func:`plot_compare_scatter` — ours vs paper with the identity line.
-* :func:`plot_compare_generalization` — our per-size curves (solid) over the
-  paper's means (dashed) for each (data, evaluation) present.
+* :func:`plot_compare_generalization` — small multiples, one panel per model
+  (:mod:`scalecnn.plots.model_grid`) for each (data, evaluation) present: our
+  per-size mean with the seeds' min–max band beside the paper's mean (dashed).
 
 Given the protocol, the table and figures say "not a reproduction: <differences>"
 where it differs from the paper's (e.g. ``max 1 epoch``).
@@ -23,6 +24,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
 from scalecnn.plots import style
 from scalecnn.plots.common import (
@@ -30,14 +32,16 @@ from scalecnn.plots.common import (
     OK,
     SIZE_COLUMNS,
     add_note,
-    draw_size_grid,
     excluded_note,
+    mark_no_ok_runs,
     normalise,
     prepare,
     run_counts,
+    shade_training_sizes,
     subset,
 )
-from scalecnn.plots.generalization import _means, prepare_generalization
+from scalecnn.plots.generalization import prepare_generalization
+from scalecnn.plots.model_grid import MAX_COLUMNS, grid_columns, grid_rows, model_panels
 from scalecnn.plots.paper import load_paper_generalization, load_paper_summary
 from scalecnn.protocol import NOT_A_REPRODUCTION, protocol_note
 from scalecnn.study import ALL_SIZES
@@ -267,6 +271,75 @@ def plot_compare_scatter(table: pd.DataFrame) -> Figure:
     return fig
 
 
+SPREAD = "min–max"
+"""What the band around our mean curve shows: the range of our ok seeds at each size."""
+
+
+def _seed_stats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per (data, model, evaluation) of ok runs: ``stat`` (mean, min, max) and the
+    accuracy in percent at each size."""
+    ok = frame[frame[OK]].groupby(CONFIG_KEYS, observed=True)[SIZE_COLUMNS]
+    parts = [getattr(ok, stat)().assign(stat=stat) for stat in ("mean", "min", "max")]
+    out = pd.concat(parts).reset_index()
+    out[SIZE_COLUMNS] = out[SIZE_COLUMNS] * 100.0
+    return out
+
+
+def _pick(table: pd.DataFrame, key: tuple[str, str, int]) -> pd.DataFrame:
+    """The rows of ``table`` of one (data, model, evaluation)."""
+    data, model, evaluation = key
+    return table[
+        (table["data"] == data) & (table["model"] == model) & (table["evaluation"] == evaluation)
+    ]
+
+
+def _draw_model_panel(
+    ax: Axes, key: tuple[str, str, int], ours: pd.DataFrame, theirs: pd.DataFrame, n_ok: int
+) -> None:
+    """One model's panel of (data, model, evaluation) ``key``: training sizes shaded, our
+    seeds' band and mean, the paper's mean (or "no paper curve"), the run counts."""
+    _, model, evaluation = key
+    sizes = np.array(ALL_SIZES)
+    color = style.model_color(model)
+    shade_training_sizes(ax, evaluation)
+    if n_ok > 0:
+        curve = ours.set_index("stat")[SIZE_COLUMNS]
+        ax.fill_between(
+            sizes,
+            curve.loc["min"].to_numpy(float),
+            curve.loc["max"].to_numpy(float),
+            color=color,
+            alpha=0.3,
+            lw=0,
+            zorder=1,
+        )
+        ax.plot(sizes, curve.loc["mean"].to_numpy(float), color=color, lw=1.2, zorder=3)
+    else:
+        mark_no_ok_runs(ax)
+    note = f"n={n_ok}"
+    if theirs.empty:
+        ax.text(0.03, 0.04, "no paper curve", transform=ax.transAxes, fontsize=6, color="#777")
+    else:
+        paper = theirs.iloc[0]
+        ax.plot(sizes, paper[SIZE_COLUMNS].to_numpy(float), color="#222222", lw=0.9, ls="--")
+        if "runs" in theirs.columns and pd.notna(paper["runs"]):
+            note += f" (paper {int(paper['runs'])})"
+    ax.text(0.97, 0.04, note, ha="right", transform=ax.transAxes, fontsize=6, color="#555")
+    ax.set_title(style.model_label(model), fontsize=8)
+    ax.set_xlim(17, 64)
+    ax.set_ylim(0, 100)
+
+
+def _compare_legend(fig: Figure) -> None:
+    handles = [
+        Line2D([], [], color="#555555", lw=1.2, label="ours: mean over ok seeds"),
+        Patch(color="#555555", alpha=0.3, lw=0, label=f"ours: {SPREAD} over the seeds"),
+        Line2D([], [], color="#222222", lw=0.9, ls="--", label="paper: mean of its runs"),
+        Patch(color="#e8e8e8", lw=0, label="training sizes"),
+    ]
+    fig.legend(handles=handles, loc="outside upper center", ncol=len(handles))
+
+
 def plot_compare_generalization(
     generalization: pd.DataFrame,
     paper_generalization: pd.DataFrame | None = None,
@@ -276,13 +349,17 @@ def plot_compare_generalization(
     runs: pd.DataFrame | None = None,
     selection: pd.DataFrame | None = None,
     protocol: str | None = None,
+    max_columns: int = MAX_COLUMNS,
 ) -> Figure:
-    """Our mean accuracy per object size (solid) over the paper's (dashed, same colour),
-    one panel per (dataset, evaluation) present in ``generalization``.
+    """Small multiples of the scale generalisation, ours beside the paper's: per
+    (dataset, evaluation) present in ``generalization`` a grid of one panel per model
+    (shared x and y axes, at most ``max_columns`` per row), each with our mean accuracy per
+    object size, the min–max band of our ok seeds, the paper's mean (dashed; "no paper
+    curve" for a model the paper lacks) and the training sizes shaded.
 
     ``paper_generalization`` defaults to the shipped ``paper_generalization_mean.csv``
-    (percent). Models the paper does not have get only our line. ``protocol``
-    (:func:`scalecnn.protocol.protocol_note`) is written under the figure.
+    (percent). ``protocol`` (:func:`scalecnn.protocol.protocol_note`) is written under the
+    figure with the run counts.
     """
     frame = prepare_generalization(
         generalization, runs=runs, selection=selection, what="comparison (generalization)"
@@ -295,48 +372,35 @@ def plot_compare_generalization(
         required=[*CONFIG_KEYS, *SIZE_COLUMNS],
         what="paper generalization",
     )
-    rows = style.data_order(frame["data"])
-    cols = style.eval_order(frame["evaluation"])
-    models = style.model_order(frame["model"])
-    means = _means(frame)
-    sizes = np.array(ALL_SIZES)
-
-    def draw_panel(ax: Axes, data: str, evaluation: int) -> None:
-        for model in models:
-            color = style.model_color(model)
-            ours = means[
-                (means["data"] == data)
-                & (means["model"] == model)
-                & (means["evaluation"] == evaluation)
-            ]
-            if not ours.empty and ours["n_ok"].iloc[0] > 0:
-                ax.plot(sizes, ours[SIZE_COLUMNS].iloc[0].to_numpy(float), color=color, lw=1.1)
-            theirs = paper[
-                (paper["data"] == data)
-                & (paper["model"] == model)
-                & (paper["evaluation"] == evaluation)
-            ]
-            if not ours.empty and not theirs.empty:
-                ax.plot(
-                    sizes,
-                    theirs[SIZE_COLUMNS].iloc[0].to_numpy(float),
-                    color=color,
-                    lw=0.9,
-                    ls="--",
-                    alpha=0.8,
-                )
+    d_rank = {d: i for i, d in enumerate(style.data_order(frame["data"]))}
+    models = {
+        (str(d), int(e)): style.model_order(part["model"])
+        for (d, e), part in frame.groupby(["data", "evaluation"], observed=True)
+    }
+    configs = sorted(models, key=lambda c: (d_rank[c[0]], c[1]))
+    counts = run_counts(frame).set_index(CONFIG_KEYS)["n_ok"]
+    stats = _seed_stats(frame)
+    columns = grid_columns(max(len(m) for m in models.values()), max_columns)
+    heights = [grid_rows(len(models[c]), columns) for c in configs]
 
     with style.style_context():
-        fig = Figure(figsize=(2.2 * len(cols) + 0.5, 1.9 * len(rows) + 1.0), layout="constrained")
-        draw_size_grid(fig, rows, cols, draw_panel)
-        handles = [
-            Line2D([], [], color=style.model_color(m), label=style.model_label(m)) for m in models
-        ]
-        handles += [
-            Line2D([], [], color="#555555", label="ours"),
-            Line2D([], [], color="#555555", ls="--", label="paper"),
-        ]
-        fig.legend(handles=handles, loc="outside upper center", ncol=min(len(handles), 7))
+        fig = Figure(
+            figsize=(1.75 * columns + 0.6, 1.45 * sum(heights) + 0.45 * len(configs) + 0.9),
+            layout="constrained",
+        )
+        subfigs = fig.subfigures(len(configs), 1, squeeze=False, height_ratios=heights)[:, 0]
+        share: Axes | None = None
+        for sub, (data, evaluation) in zip(subfigs, configs, strict=True):
+            panels = model_panels(sub, models[(data, evaluation)], columns, share)
+            share = share or next(iter(panels.values()))
+            for model, ax in panels.items():
+                key = (data, model, evaluation)
+                n_ok = int(counts.get(key, 0))
+                _draw_model_panel(ax, key, _pick(stats, key), _pick(paper, key), n_ok)
+            sub.suptitle(f"{style.data_label(data)}, {style.eval_label(evaluation)}", fontsize=9)
+            sub.supxlabel("Object size [px]", fontsize=8)
+            sub.supylabel("Test accuracy [%]", fontsize=8)
+        _compare_legend(fig)
         lines = protocol_lines(pd.DataFrame({"data": [""], "protocol": [protocol or ""]}))
         # above the figure is the legend: the protocol goes into the note under it
         add_note(fig, "\n".join([*lines, excluded_note(frame)]))

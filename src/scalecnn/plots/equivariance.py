@@ -7,6 +7,7 @@ averaged over the pairs the paper uses for the evaluation). One point per run.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,6 +15,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
 from scalecnn.plots import style
 from scalecnn.plots.common import (
@@ -65,7 +67,57 @@ def _scatter(
         )
     if logx:
         ax.set_xscale("log")
+        readable_log_ticks(ax, n=4 if size > 6 else 3)
     ax.grid(True, axis="both")
+
+
+LOG_LADDERS: tuple[tuple[float, ...], ...] = (
+    (1,),
+    (1, 3),
+    (1, 2, 5),
+    (1, 2, 3, 5),
+    (1, 1.5, 2, 3, 5, 7),
+    (1, 1.2, 1.5, 2, 2.5, 3, 4, 5, 6, 8),
+)
+"""Mantissas of the tick values of a short log axis, roundest first."""
+
+
+def nice_log_ticks(lo: float, hi: float, n: int = 4) -> list[float]:
+    """Three to ``n`` round values in ``[lo, hi]`` (0 < lo < hi) for a log axis: the first
+    ladder of :data:`LOG_LADDERS` (times powers of ten) with at least three values in the
+    range (every k-th if more than ``n``), else, for a narrow range, a linear 1-2-2.5-5
+    ladder (a log axis is nearly linear there)."""
+    first, last = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    for ladder in LOG_LADDERS:
+        values = sorted(
+            v
+            for v in (float(f"{m * 10.0**e:.6g}") for e in range(first, last + 1) for m in ladder)
+            if lo <= v <= hi
+        )
+        if len(values) >= 3:
+            return values[:: math.ceil(len(values) / n)]
+    linear = MaxNLocator(nbins=max(n - 1, 1), steps=[1, 2, 2.5, 5, 10]).tick_values(lo, hi)
+    return [float(f"{v:.6g}") for v in linear if lo <= v <= hi]
+
+
+def readable_log_ticks(ax: Axes, n: int = 4) -> None:
+    """Label a log x axis that spans less than two decades with a few plain numbers.
+
+    Why: matplotlib labels the minor ticks of such an axis (``1.2 × 10⁰``, ``1.3 × 10⁰``,
+    …), and the labels run into each other. The minor ticks stay, unlabelled; a wider axis
+    keeps matplotlib's labels (powers of ten).
+    """
+    if ax.get_xscale() != "log":
+        return
+    lo, hi = ax.get_xlim()
+    if not (0 < lo < hi) or hi / lo >= 100:
+        return
+    ticks = nice_log_ticks(lo, hi, n)
+    if not ticks:
+        return
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def _legend(fig: Figure, models: Sequence[str], ncol: int = 6) -> None:
