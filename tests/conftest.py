@@ -4,6 +4,7 @@ The checks in the helper module ``scale_props`` get pytest's assertion messages 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,10 @@ import torch
 from scalecnn.data import write_synthetic_stir
 
 pytest.register_assert_rewrite("scale_props")
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one thread per pytest-xdist worker: `pytest -n N` runs N tests side by side on N cores
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="session")

@@ -22,6 +22,7 @@ def _metrics(workdir):
     return m
 
 
+@pytest.mark.slow
 def test_killed_training_job_resumes_and_matches_an_uninterrupted_run(tmp_path):
     ref, run = tmp_path / "ref", tmp_path / "run"
     snakemake(ref, "--cores", "1", "--configfile", tiny_study(ref))
@@ -62,22 +63,25 @@ def test_second_invocation_on_the_same_directory_is_refused(tmp_path):
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
     try:
-        log = tmp_path / "results/logs/train/emoji/standard/eval4/lr0.001/seed1.log"
+        ckpt = tmp_path / RUN / CHECKPOINT_NAME  # written after the first epoch
         deadline = time.time() + 120
-        while not (log.exists() and "epoch" in log.read_text()) and time.time() < deadline:
+        while not ckpt.exists() and time.time() < deadline:
             time.sleep(0.5)
-        assert log.exists(), "the first invocation never started training"
+        assert ckpt.exists(), "the first invocation never finished an epoch"
         second = snakemake(tmp_path, "--cores", "1", "--configfile", cfg, check=False)
         assert second.returncode != 0
         assert "lock" in (second.stdout + second.stderr).lower()
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    # after a crash: --unlock, then --rerun-incomplete finishes the study
+    # after the crash: --unlock releases the lock, and the killed job left none of its
+    # outputs half-written: at most its checkpoint (hidden) and hidden temporary files
     snakemake(tmp_path, "--unlock", "--cores", "1", "--configfile", cfg)
-    partial = [p for p in (tmp_path / RUN).glob("*") if p.name.endswith(".tmp")]
-    assert not (tmp_path / RUN / "metrics.json").exists()
-    assert all(p.name.startswith(".") for p in partial)
+    left = sorted(p.name for p in (tmp_path / RUN).iterdir())
+    assert CHECKPOINT_NAME in left
+    assert all(name.startswith(".") for name in left), left
+    for output in ("metrics.json", "history.csv", "model.pt", "predictions.npy"):
+        assert not (tmp_path / RUN / output).exists()
 
 
 @pytest.mark.parametrize("kind", ["truncated", "garbage"])
