@@ -118,16 +118,25 @@ def protocol_differences(protocol: Mapping[str, Any]) -> list[str]:
 
 def seeds_difference(protocol: Mapping[str, Any], data: str | Sequence[str] | None = None) -> str:
     """``"3 seeds (paper: 50)"`` when ``data`` (one dataset; several or ``None``: every
-    dataset of the protocol, each named) has fewer seeds than the paper reported; else
-    ``""``."""
+    dataset of the protocol, each named) has fewer seeds than the paper reported, naming the
+    paper models with a number of their own (``"2 seeds (energy_pool 1; paper: 50)"``);
+    else ``""``."""
     repetitions: Mapping[str, int] = protocol["repetitions"]
     names = list(repetitions) if data is None else [data] if isinstance(data, str) else data
     paper = paper_seeds()
+    # paper models given their own number of seeds (config key model_repetitions)
+    models = protocol.get("models")
+    own = {
+        m: int(n)
+        for m, n in protocol.get("model_repetitions", {}).items()
+        if m in PAPER_MODELS and (models is None or m in models)
+    }
     parts = []
     for name in names:
         ours, theirs = int(repetitions.get(name, 0)), paper.get(name)
-        if theirs is not None and 0 < ours < theirs:
-            parts.append((name, f"{_plural(ours, 'seed')} (paper: {theirs})"))
+        if theirs is not None and 0 < min([ours, *own.values()]) < theirs:
+            others = "".join(f"{m} {n}; " for m, n in own.items() if n != ours)
+            parts.append((name, f"{_plural(ours, 'seed')} ({others}paper: {theirs})"))
     if len(names) == 1:
         return parts[0][1] if parts else ""
     return ", ".join(f"{name} {text}" for name, text in parts)
