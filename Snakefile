@@ -11,7 +11,7 @@
 # Configuration: config/README.md. Cluster profiles: profiles/README.md.
 from snakemake.utils import min_version
 
-min_version("9.0")
+min_version("9.17")
 
 
 if not workflow.config_settings.configfiles:

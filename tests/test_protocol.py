@@ -30,9 +30,14 @@ def test_the_three_configs():
     assert protocol_note(paper) == "the paper's protocol"
     quick = protocol_values(_config("quick.yaml"))
     assert quick["repetitions"] == {"emoji": 2}
-    assert protocol_differences(quick) == ["max 60 epochs", "learning rate selected from 1 seed"]
+    assert protocol_differences(quick) == [
+        "max 40 epochs",
+        "patience 3",
+        "learning rate selected from 1 seed",
+    ]
     assert protocol_note(quick) == (
-        "not a reproduction: max 60 epochs, learning rate selected from 1 seed, 2 seeds (paper: 50)"
+        "not a reproduction: max 40 epochs, patience 3, learning rate selected from 1 seed, "
+        "2 seeds (energy_pool 1; paper: 50)"
     )
     assert not is_reproduction(quick)
     emoji = protocol_values(_config("reproduce_emoji.yaml"))
@@ -110,14 +115,18 @@ def test_comparison_table_and_scatter_say_not_a_reproduction():
     quick = protocol_values(_config("quick.yaml"))
     table = compare_table(_runs(), protocol=quick)
     note = (
-        "not a reproduction: max 60 epochs, learning rate selected from 1 seed, 2 seeds (paper: 50)"
+        "not a reproduction: max 40 epochs, patience 3, learning rate selected from 1 seed, "
+        "2 seeds (energy_pool 1; paper: 50)"
     )
     assert table["protocol"].tolist() == [note]
     md = compare_markdown(table)
-    assert "**Not a reproduction: max 60 epochs, learning rate selected from 1 seed, 2 seeds " in md
+    assert (
+        "**Not a reproduction: max 40 epochs, patience 3, learning rate selected from 1 seed, "
+        in md
+    )
     assert md.count("\n|") == len(table) + 2  # still one pipe table
     fig = plot_compare_scatter(table)
-    assert fig._suptitle.get_text().startswith("Not a reproduction: max 60 epochs")
+    assert fig._suptitle.get_text().startswith("Not a reproduction: max 40 epochs")
     # without a protocol: an empty column, no line
     plain = compare_table(_runs())
     assert plain["protocol"].tolist() == [""]
@@ -130,7 +139,7 @@ def test_comparison_table_and_scatter_say_not_a_reproduction():
 @pytest.mark.parametrize(
     "config,start",
     [
-        ("quick.yaml", "**Not a reproduction: max 60 epochs, learning rate selected from 1 seed"),
+        ("quick.yaml", "**Not a reproduction: max 40 epochs, patience 3, learning rate selected"),
         ("reproduce_emoji.yaml", "**The paper's protocol, 3 seeds (paper: 50).**"),
     ],
 )
@@ -159,7 +168,7 @@ def test_generalization_comparison_notes_the_protocol():
     note = protocol_note(protocol_values(_config("quick.yaml")))
     fig = plot_compare_generalization(gen, protocol=note)
     texts = "\n".join(t.get_text() for t in fig.texts)
-    assert "Not a reproduction: max 60 epochs, learning rate selected from 1 seed" in texts
+    assert "Not a reproduction: max 40 epochs, patience 3, learning rate selected" in texts
     assert "2 run(s) with status ok" in texts
     plain = plot_compare_generalization(gen)
     assert "reproduction" not in "\n".join(t.get_text() for t in plain.texts)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from scalecnn import __version__
 from scalecnn.study import (
     DATASET_NAMES,
     DISCO_EFFECTIVE_SIZE,
@@ -382,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Scale-equivariance study on STIR: data, training, evaluation, figures.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--version", action="version", version=f"scalecnn {__version__}", help="print the version"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add in COMMANDS:
         add(sub)

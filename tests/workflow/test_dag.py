@@ -64,9 +64,10 @@ def test_paper_config_after_selection_requests_the_remaining_trainings(workdir):
 
 def test_quick_config_dry_run(workdir):
     counts = job_counts(snakemake(workdir, "-n", "--cores", "1", "--configfile", QUICK).stdout)
-    # standard: 2 rates × 1 selection seed; the paper's rate for ensemble, hermite and
-    # energy_pool: seeds 1-2 each, listed from the start (not after standard's selection)
-    assert counts["train"] == 2 + 3 * 2
+    # standard: 2 rates × 1 selection seed; the paper's rate for ensemble and hermite
+    # (seeds 1-2) and energy_pool (seed 1, model_repetitions), listed from the start (not
+    # after standard's selection)
+    assert counts["train"] == 2 + 2 * 2 + 1
     assert counts["select_lr"] == 4
     assert counts["prepare_data"] == 1
     assert "disco_basis" not in counts
