@@ -111,8 +111,9 @@ def test_config_override_on_the_command_line(workdir):
     out = snakemake(
         workdir, "-n", "--cores", "1", "--configfile", QUICK, "--config", "selection_seeds=2"
     ).stdout
-    # standard: 2 rates × 2 selection seeds; the paper-rate models unchanged (3 × 2 seeds)
-    assert job_counts(out)["train"] == 2 * 2 + 3 * 2
+    # standard: 2 rates × 2 selection seeds; the paper-rate models unchanged (ensemble and
+    # hermite 2 seeds, energy_pool 1)
+    assert job_counts(out)["train"] == 2 * 2 + 2 * 2 + 1
 
 
 def test_lint_is_clean():
