@@ -167,8 +167,14 @@ def _metrics(workdir: Path, run: str) -> dict:
     return m
 
 
-def _assert_same_run(ref: Path, got: Path, run: str) -> None:
-    assert _metrics(got, run) == _metrics(ref, run)
+def _assert_same_run(ref: Path, got: Path, run: str, resumed: bool = True) -> None:
+    """Same metrics (timings aside) and bit-identical weights as the uninterrupted ``ref``;
+    ``got`` counts its resumes (``resumed``: at least one), the reference none."""
+    want, have = _metrics(ref, run), _metrics(got, run)
+    assert want.pop("resumes") == 0
+    resumes = have.pop("resumes")
+    assert resumes >= 1 if resumed else resumes == 0, resumes
+    assert have == want
     a = torch.load(ref / run / "model.pt", weights_only=True)
     b = torch.load(got / run / "model.pt", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -322,7 +328,7 @@ def test_dead_head_process_rerun_keeps_finished_and_resumes_unfinished(tmp_path,
     epoch = _resumed_epoch(log)
     assert 1 <= epoch < 10
     for run in (done, running):
-        _assert_same_run(tmp_path / "ref", work, run)
+        _assert_same_run(tmp_path / "ref", work, run, resumed=run == running)
 
 
 # --- a real error is not hidden by the retries -----------------------------------------------
