@@ -108,7 +108,8 @@ def test_test_accuracy_is_that_of_the_best_state(tiny_stir, tmp_path):
 def test_scale_model_trains_on_each_device(tiny_stir, tmp_path, device):
     """pixel_pool (FFT path) trains on the device; its saved model predicts alike on CPU."""
     metrics = train_run(
-        _config(tiny_stir, model="pixel_pool", max_epochs=2, device=device), tmp_path
+        _config(tiny_stir, model="pixel_pool", evaluation=2, max_epochs=1, device=device),
+        tmp_path,
     )
     assert metrics["params"]["device"].startswith(device)
     assert metrics["status"] == "ok" and 0 <= metrics["test_acc"] <= 100
