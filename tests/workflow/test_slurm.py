@@ -24,6 +24,10 @@ QUICK = REPO / "config" / "quick.yaml"
 PROFILE = REPO / "profiles" / "slurm"
 GPU_PROFILE = REPO / "profiles" / "slurm-gpu"
 START_SLURM = REPO / "scripts" / "start_local_slurm.sh"
+# The local cluster is one node with this machine's CPUs (2 in CI), and some tests need two
+# trainings running side by side: every test that submits to it runs on the same
+# pytest-xdist worker, one after the other (pyproject addopts: --dist loadgroup).
+SLURM_GROUP = pytest.mark.xdist_group("slurm")
 TABLES = [
     "results/tables/runs.csv",
     "results/tables/selection.csv",
@@ -220,6 +224,7 @@ def _read_table(path: Path) -> pd.DataFrame:
 
 
 @pytest.mark.slow
+@SLURM_GROUP
 @pytest.mark.timeout(1800)
 def test_tiny_study_on_slurm_equals_a_local_run(tmp_path, slurm_partition):
     config = tiny_config(tmp_path)
