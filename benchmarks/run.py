@@ -68,6 +68,7 @@ from throughput import bench_throughput
 from timing import loadavg
 from workflow_time import bench_workflow
 
+from scalecnn.provenance import code_commit, cpu_model
 from scalecnn.study import PAPER_MODELS
 
 
@@ -151,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     args.model_repeats = 5 if args.quick else 7
     args.direct_model_repeats = 3
     env = {
+        "commit": code_commit(),  # the code measured (-dirty: with uncommitted changes)
+        "cpu": cpu_model(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),  # AVX2, AVX512, ...
         "torch": torch.__version__,
         "python": platform.python_version(),
         "machine": platform.machine(),
@@ -164,8 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
     }
     print(
-        f"torch {env['torch']}, device {args.device}, {env['threads']} threads, "
-        f"load average {env['loadavg_before']}"
+        f"commit {env['commit']}, {env['cpu']} ({env['cpu_capability']}), "
+        f"torch {env['torch']}, device {args.device}"
+        + (f" ({env['cuda_device']})" if env["cuda_device"] else "")
+        + f", {env['threads']} threads, load average {env['loadavg_before']}"
     )
     result: dict = {"env": env}
     if not args.skip_layers:
