@@ -24,6 +24,7 @@ direct and fast interleaved so that drifting machine load hits both alike):
   ``SESConv_*``) forced to ``method='direct'``, unless ``--quick``;
 * achieved throughput: the FLOPs of each step's direct definition over its measured
   step time, against a float32 matmul's GFLOP/s;
+* forward convolutions by oneDNN, NNPACK and the FFT path on the models' plain shapes;
 * one epoch of ``scalecnn.training`` split into its parts (steps, validation,
   early-stopping record, checkpoint, slicing) on emoji-like synthetic data;
 * threads: one process with 2 threads running two trainings in sequence against two
@@ -33,9 +34,9 @@ direct and fast interleaved so that drifting machine load hits both alike):
 * with ``--workflow``: the wall time of ``--workflow-cmd`` (run only when asked).
 
 Each section is its own module here (``siconv_layers``, ``conv3d_layer``, ``steps``,
-``throughput``, ``floor``, ``epoch``, ``threads``, ``workflow_time``; the layer and model
-subjects in ``subjects``, the round-robin timing in ``timing``, the memory probe in
-``memory``); this script parses the options and runs them in that order.
+``throughput``, ``floor``, ``forward_kernels``, ``epoch``, ``threads``, ``workflow_time``;
+the layer and model subjects in ``subjects``, the round-robin timing in ``timing``, the
+memory probe in ``memory``); this script parses the options and runs them in that order.
 
 Peak memory: see ``memory.py``.
 
@@ -59,6 +60,7 @@ import torch
 from conv3d_layer import bench_conv3d_layer
 from epoch import bench_epoch
 from floor import bench_floor
+from forward_kernels import bench_forward_kernels
 from memory import probe_memory
 from siconv_layers import bench_layers
 from steps import bench_models, summarise_models
@@ -86,6 +88,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-layers", action="store_true")
     p.add_argument("--skip-models", action="store_true")
     p.add_argument("--skip-floor", action="store_true", help="skip the FFT path's floor")
+    p.add_argument(
+        "--skip-forward-kernels",
+        action="store_true",
+        help="skip the forward convolutions by oneDNN, NNPACK and FFT",
+    )
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocesses")
     p.add_argument("--workflow", action="store_true", help="also time --workflow-cmd")
     p.add_argument("--workflow-cmd", default="snakemake --cores 2 --configfile config/quick.yaml")
@@ -185,6 +192,8 @@ def main(argv: list[str] | None = None) -> int:
         result["throughput"] = bench_throughput(args, result.get("models"))
     if not args.skip_floor:
         result["floor"] = bench_floor(args)
+    if not args.skip_forward_kernels:
+        result["forward_kernels"] = bench_forward_kernels(args)
     if not args.skip_epoch:
         result["epoch"] = bench_epoch(args)
     if not args.skip_threads and args.device == "cpu":
