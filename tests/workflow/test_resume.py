@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from wfutil import snakemake, snakemake_command, tiny_study
+from wfutil import REPO, SNAKEFILE, job_counts, snakemake, snakemake_command, tiny_study
 
 from scalecnn.training import CHECKPOINT_NAME, KILL_HOOK_ENV
 
@@ -95,3 +95,42 @@ def test_corrupt_hand_placed_data_file_stops_with_a_clear_error(tmp_path, kind):
     log = (tmp_path / "results/logs/data/emoji.log").read_text()
     assert "emoji.npz" in log
     assert not (tmp_path / "results/data/emoji.npz").exists()
+
+
+def _workflow_copy(dest):
+    """The workflow's own files (Snakefile, rules, scripts, schemas) copied into ``dest``
+    with new file times, as a fresh clone of the repository has them."""
+    import shutil
+
+    dest.mkdir()
+    shutil.copy(REPO / "Snakefile", dest / "Snakefile")
+    for folder in ("rules", "workflow", "envs"):
+        shutil.copytree(REPO / folder, dest / folder, copy_function=shutil.copy)
+    return dest / "Snakefile"
+
+
+def test_fresh_clone_keeps_the_runs_with_the_documented_triggers(tmp_path):
+    """docs/reliability.md: Snakemake's code trigger compares a script rule's script file
+    time with its outputs, so a finished study run by a fresh clone of the workflow (its
+    scripts newer than every output) looks changed: it would prepare the data again and
+    retrain. With ``--rerun-triggers mtime params input software-env`` nothing runs."""
+    work = tmp_path / "work"
+    cfg = tiny_study(work, max_epochs=1)
+    target = f"{RUN}/metrics.json"
+
+    def run(snakefile, *args):
+        cmd = snakemake_command(work, target, "--configfile", cfg, *args)
+        cmd[cmd.index(str(SNAKEFILE))] = str(snakefile)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout + proc.stderr
+
+    first = _workflow_copy(tmp_path / "first")
+    run(first, "--cores", "1")
+    assert "Nothing to be done" in run(first, "-n")
+    fresh = _workflow_copy(tmp_path / "fresh")  # cloned after the study finished
+    plain = run(fresh, "-n")
+    assert "Code has changed since last execution" in plain
+    assert {"prepare_data", "train"} <= set(job_counts(plain))
+    kept = run(fresh, "-n", "--rerun-triggers", "mtime", "params", "input", "software-env")
+    assert "Nothing to be done" in kept
