@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -100,8 +101,6 @@ def test_corrupt_hand_placed_data_file_stops_with_a_clear_error(tmp_path, kind):
 def _workflow_copy(dest):
     """The workflow's own files (Snakefile, rules, scripts, schemas) copied into ``dest``
     with new file times, as a fresh clone of the repository has them."""
-    import shutil
-
     dest.mkdir()
     shutil.copy(REPO / "Snakefile", dest / "Snakefile")
     for folder in ("rules", "workflow", "envs"):
