@@ -8,4 +8,4 @@ Subpackages:
     plots      one module per figure family
 """
 
-__version__ = "0.1.0"  # = pyproject.toml's version and CITATION.cff's (tests/test_docs.py)
+__version__ = "1.0.0"  # = pyproject.toml's version and CITATION.cff's (tests/test_docs.py)
