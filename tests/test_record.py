@@ -143,6 +143,21 @@ def test_run_commits_line_says_when_every_run_has_one_commit():
     )
 
 
+def test_run_commits_line_names_the_commit_of_the_selection_trainings():
+    one = {("emoji", 2): (None, pd.DataFrame({"commit": ["abc1234"] * 3}))}
+    same = pd.DataFrame({"model": ["gaussder", "riesz"], "commit": ["abc1234"] * 2})
+    assert run_commits_line(one, same) == (
+        "- code of the runs (each run's `metrics.json`): all 3 reported runs and all 2 "
+        "selection trainings at commit `abc1234`"
+    )
+    other = pd.DataFrame({"model": ["gaussder", "riesz"], "commit": ["def5678", None]})
+    assert run_commits_line(one, other).endswith(
+        "all 3 reported runs at commit `abc1234`; selection trainings: 2 trainings from 1 "
+        "different commit(s) and 1 without one: `def5678` (1 run), not recorded (1 run)"
+    )
+    assert run_commits_line(one, other.iloc[:0]).endswith("all 3 reported runs at commit `abc1234`")
+
+
 def test_resumes_line_counts_resumed_trainings_and_resumes():
     def verdicts(*resumes):
         return {("emoji", 2): (None, pd.DataFrame({"resumes": list(resumes)}))}
@@ -190,7 +205,7 @@ def test_selection_runs_are_the_unreported_trainings_with_their_resumes(tmp_path
     _bench(bench_dir, "generalization/emoji/gaussder/eval2/lr0.01/seed1.tsv", 1.0, 9.0)
     run = tmp_path / "results" / "runs" / "emoji" / "gaussder" / "eval2" / "lr0.01" / "seed1"
     run.mkdir(parents=True)
-    (run / "metrics.json").write_text('{"resumes": 3}')  # seed 2 has no metrics.json
+    (run / "metrics.json").write_text('{"resumes": 3, "commit": "abc1234"}')  # seed 2: none
     reported = {("emoji", m, 2, "0.001", s) for m in ("gaussder", "standard") for s in (1, 2)}
     bench = read_benchmarks(bench_dir, reported, frozenset({"gaussder"}))
     sel = selection_runs(bench, reported, tmp_path / "results")
@@ -199,6 +214,7 @@ def test_selection_runs_are_the_unreported_trainings_with_their_resumes(tmp_path
         ["gaussder", "0.01", 2],
     ]
     assert sel["resumes"].tolist() == [3, pd.NA]
+    assert sel["commit"].iloc[0] == "abc1234" and pd.isna(sel["commit"].iloc[1])
     assert selection_runs(bench, reported)["resumes"].isna().all()  # no results folder
 
 

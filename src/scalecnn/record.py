@@ -34,7 +34,7 @@ from scalecnn.study import PAPER_MODELS, run_dir
 
 RunKey = tuple[str, str, int, str, int]
 """(data, model, evaluation, lr as in the run folder, seed)."""
-SELECTION_COLUMNS = ["data", "model", "evaluation", "lr", "seed", "resumes"]
+SELECTION_COLUMNS = ["data", "model", "evaluation", "lr", "seed", "resumes", "commit"]
 
 
 def copy_file(src: PathLike, dst: PathLike) -> None:
@@ -59,17 +59,19 @@ def selection_runs(
     """The trainings among the benchmark files (:func:`scalecnn.provenance.read_benchmarks`
     of the reported runs) that are not reported: the selection trainings at the rates not
     chosen (the benchmark reader keeps those of the models the paper lacks only), with
-    ``resumes`` from their ``metrics.json`` under ``results_dir`` (``<NA>`` where missing)."""
+    ``resumes`` and the code ``commit`` from their ``metrics.json`` under ``results_dir``
+    (missing where there is none)."""
     rows = []
     for path in bench["path"]:
         key = _training_key(str(path))
         if key is None or key in reported:
             continue
-        resumes = None
+        info = {}
         metrics = Path(results_dir, run_dir(*key), "metrics.json") if results_dir else None
         if metrics is not None and metrics.is_file():
-            resumes = json.loads(metrics.read_text()).get("resumes")
-        rows.append(dict(zip(SELECTION_COLUMNS, [*key, resumes], strict=True)))
+            info = json.loads(metrics.read_text())
+        values = [*key, info.get("resumes"), info.get("commit")]
+        rows.append(dict(zip(SELECTION_COLUMNS, values, strict=True)))
     frame = pd.DataFrame(rows, columns=SELECTION_COLUMNS)
     return frame.assign(resumes=run_resumes(frame))
 

@@ -23,33 +23,56 @@ def _runs(n: int) -> str:
     return f"{n} run{'s' if n != 1 else ''}"
 
 
-def run_commits_line(verdicts: Verdicts) -> str:
-    """Which code the reported runs used (column ``commit`` of every per-run table; a
-    table without it counts as not recorded): ``all N reported runs at commit `abc` `` when
-    one commit, else how many commits and the runs of each."""
-    counts: dict[str, int] = {}
-    for _, runs in verdicts.values():
-        for commit, n in run_commits(runs).value_counts(sort=False).items():
-            counts[commit] = counts.get(commit, 0) + int(n)
-    head = "- code of the runs (each run's `metrics.json`): "
+def _commit_counts(frame: pd.DataFrame, counts: dict[str, int]) -> dict[str, int]:
+    for commit, n in run_commits(frame).value_counts(sort=False).items():
+        counts[commit] = counts.get(commit, 0) + int(n)
+    return counts
+
+
+def _commits_text(counts: dict[str, int], what: str) -> str:
+    """``all N <what> at commit `abc` `` when one commit, else how many commits and the
+    runs of each."""
     total = sum(counts.values())
     commits = sorted(c for c in counts if c != NOT_RECORDED)
     missing = counts.get(NOT_RECORDED, 0)
-    if not counts:
-        return head + "none"
     if len(commits) == 1 and not missing:
-        return head + f"all {total} reported runs at commit `{commits[0]}`"
+        return f"all {total} {what} at commit `{commits[0]}`"
     if not commits:
-        return head + f"not recorded ({_runs(missing)}: their `metrics.json` predate the key)"
+        return f"not recorded ({_runs(missing)}: their `metrics.json` predate the key)"
     parts = [f"`{c}` ({_runs(counts[c])})" for c in commits]
     if missing:
         parts.append(f"not recorded ({_runs(missing)})")
-    return head + (
-        f"{total} reported runs from {len(commits)} different commit(s)"
+    return (
+        f"{total} {what} from {len(commits)} different commit(s)"
         + (f" and {missing} without one" if missing else "")
         + ": "
         + ", ".join(parts)
     )
+
+
+def run_commits_line(verdicts: Verdicts, selection: pd.DataFrame | None = None) -> str:
+    """Which code the reported runs used (column ``commit`` of every per-run table; a
+    table without it counts as not recorded), and the selection trainings at the rates not
+    chosen (``selection``, column ``commit``) if given: ``all N reported runs and all M
+    selection trainings at commit `abc` `` when one commit, else the commits of each."""
+    counts: dict[str, int] = {}
+    for _, runs in verdicts.values():
+        _commit_counts(runs, counts)
+    head = "- code of the runs (each run's `metrics.json`): "
+    if not counts:
+        return head + "none"
+    reported = _commits_text(counts, "reported runs")
+    if selection is None or not len(selection):
+        return head + reported
+    chosen = _commit_counts(selection, {})
+    if set(chosen) == set(counts) and len(counts) == 1 and NOT_RECORDED not in counts:
+        (commit,) = counts
+        total = sum(counts.values())
+        return head + (
+            f"all {total} reported runs and all {len(selection)} selection trainings at "
+            f"commit `{commit}`"
+        )
+    return head + reported + "; selection trainings: " + _commits_text(chosen, "trainings")
 
 
 def _reported(verdicts: Verdicts) -> int:

@@ -183,7 +183,7 @@ class RecordInputs:
     version: str = "unknown"
     """``scalecnn.__version__`` of the code that wrote the record."""
     selection: pd.DataFrame | None = None
-    """The selection trainings at the rates not chosen (``model``, ``resumes``; from the
+    """The selection trainings at the rates not chosen (``model``, ``resumes``, ``commit``; from the
     benchmark files), None when unknown."""
     paper_summary: pd.DataFrame | None = None
     """``paper_runs_summary.csv``; None: the packaged one."""
@@ -257,7 +257,7 @@ def render_record(inp: RecordInputs) -> str:
         f"- configuration: `{inp.configfile or 'unknown'}`",
         f"- scalecnn version: `{inp.version}`",
         f"- git commit: `{inp.commit}` (the checkout that wrote this record)",
-        run_commits_line(inp.verdicts),
+        run_commits_line(inp.verdicts, inp.selection),
         trainings_line(inp.verdicts, inp.selection),
         resumes_line(inp.verdicts, inp.selection),
         f"- record generated: {inp.date}",
