@@ -7,7 +7,7 @@ from torch import nn
 
 from scalecnn.layers import ScalePool, SiConv2d
 from scalecnn.layers.fft import AutoConv3d
-from scalecnn.models.registry import register_model
+from scalecnn.models.registry import ModelFactory, register_model
 from scalecnn.models.two_stage import STAGE_CHANNELS, TwoStageNet, stage_scales
 
 
@@ -37,44 +37,35 @@ def scale_pool_net(
     )
 
 
-@register_model("pixel_pool", traced=True, scale_pools=True)
-def pixel_pool(
-    kernel_size: int,
-    interpolation: str,
-    num_channels: int,
-    num_classes: int,
-    method: str = "auto",
-    **_: object,
-) -> nn.Module:
-    """:func:`scale_pool_net` with pixel-wise maximum over scales."""
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "pixel", method)
+def _register_scale_pool_model(pool_mode: str, doc: str) -> ModelFactory:
+    """Register ``<pool_mode>_pool``: :func:`scale_pool_net` with ``pool_mode``."""
+
+    def factory(
+        kernel_size: int,
+        interpolation: str,
+        num_channels: int,
+        num_classes: int,
+        method: str = "auto",
+        **_: object,
+    ) -> nn.Module:
+        return scale_pool_net(
+            num_channels, num_classes, kernel_size, interpolation, pool_mode, method
+        )
+
+    factory.__name__ = factory.__qualname__ = f"{pool_mode}_pool"
+    factory.__doc__ = doc
+    return register_model(f"{pool_mode}_pool", traced=True, scale_pools=True)(factory)
 
 
-@register_model("slice_pool", traced=True, scale_pools=True)
-def slice_pool(
-    kernel_size: int,
-    interpolation: str,
-    num_channels: int,
-    num_classes: int,
-    method: str = "auto",
-    **_: object,
-) -> nn.Module:
-    """:func:`scale_pool_net` keeping the scale slice of largest maximum."""
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "slice", method)
-
-
-@register_model("energy_pool", traced=True, scale_pools=True)
-def energy_pool(
-    kernel_size: int,
-    interpolation: str,
-    num_channels: int,
-    num_classes: int,
-    method: str = "auto",
-    **_: object,
-) -> nn.Module:
-    """:func:`scale_pool_net` keeping the scale slice of largest sum over
-    (H, W)."""
-    return scale_pool_net(num_channels, num_classes, kernel_size, interpolation, "energy", method)
+pixel_pool = _register_scale_pool_model(
+    "pixel", ":func:`scale_pool_net` with pixel-wise maximum over scales."
+)
+slice_pool = _register_scale_pool_model(
+    "slice", ":func:`scale_pool_net` keeping the scale slice of largest maximum."
+)
+energy_pool = _register_scale_pool_model(
+    "energy", ":func:`scale_pool_net` keeping the scale slice of largest sum over (H, W)."
+)
 
 
 @register_model("conv3d")

@@ -210,39 +210,12 @@ def optimise_disco_basis(
     return best
 
 
-def disco_basis(
-    kernel_size: int = KERNEL_SIZE,
-    effective_size: int = EFFECTIVE_SIZE,
-    scales: Sequence[float] = DISCO_SCALES,
-    epochs: int = PAPER_EPOCHS,
-    batch_size: int = PAPER_BATCH_SIZE,
-    image_size: int = PAPER_IMAGE_SIZE,
-    steps_per_epoch: int = PAPER_STEPS_PER_EPOCH,
-    lr: float = PAPER_LR,
-    seed: int = 0,
-    progress: ProgressFn | None = None,
-    lr_milestones: Sequence[int] | None = None,
-    init_std: float = 1.0,
-) -> torch.Tensor:
-    """The final DISCO basis: :func:`optimise_disco_basis`, then
-    :func:`~scalecnn.bases.disco.basis.mix_basis`.
+def disco_basis(**settings: Any) -> torch.Tensor:
+    """The final DISCO basis: :func:`optimise_disco_basis` with ``settings`` (its keyword
+    arguments), then :func:`~scalecnn.bases.disco.basis.mix_basis`.
 
     Returns:
         ``(E², S, K, K)`` float32, e.g. ``(49, 4, 15, 15)``: what
         ``build_model("disco", basis=...)`` takes.
     """
-    raw = optimise_disco_basis(
-        kernel_size,
-        effective_size,
-        scales,
-        epochs,
-        batch_size,
-        image_size,
-        steps_per_epoch,
-        lr,
-        seed,
-        progress,
-        lr_milestones,
-        init_std,
-    )
-    return mix_basis(raw)
+    return mix_basis(optimise_disco_basis(**settings))
