@@ -135,7 +135,8 @@ NNPACK_ANY_INPUTS_FROM = 9
 2-core AMD EPYC with AVX2."""
 NNPACK_SLOWER_ON = ("AVX512",)
 """CPU capabilities (``torch.backends.cpu.get_cpu_capability()``) where ``auto`` keeps
-oneDNN: with AVX-512 oneDNN is much faster, and NNPACK was not measured against it."""
+oneDNN. Not a speed threshold (NNPACK is faster on AVX-512 too, measured on a 2-core AMD
+EPYC): it keeps version 1.0's arithmetic, and so its record's runs, on AVX-512 CPUs."""
 
 # ---------------------------------------------------------------- sparse backwards
 
