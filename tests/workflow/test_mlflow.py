@@ -42,6 +42,7 @@ def _finished_study(workdir: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_target_syncs_the_finished_runs_once(workdir):
     mlflow = pytest.importorskip("mlflow", reason='the mlflow extra: pip install -e ".[mlflow]"')
     config = _finished_study(workdir)

@@ -57,6 +57,7 @@ def _same_weights(a, b):
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_second_invocation_on_the_same_directory_is_refused(tmp_path):
     cfg = tiny_study(tmp_path, max_epochs=200, patience=200)
     cmd = snakemake_command(tmp_path, "--cores", "1", "--configfile", cfg)
@@ -108,6 +109,7 @@ def _workflow_copy(dest):
     return dest / "Snakefile"
 
 
+@pytest.mark.slow
 def test_fresh_clone_keeps_the_runs_with_the_documented_triggers(tmp_path):
     """docs/reliability.md: Snakemake's code trigger compares a script rule's script file
     time with its outputs, so a finished study run by a fresh clone of the workflow (its
