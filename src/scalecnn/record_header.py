@@ -64,15 +64,15 @@ def run_commits_line(verdicts: Verdicts, selection: pd.DataFrame | None = None) 
     reported = _commits_text(counts, "reported runs")
     if selection is None or not len(selection):
         return head + reported
-    chosen = _commit_counts(selection, {})
-    if set(chosen) == set(counts) and len(counts) == 1 and NOT_RECORDED not in counts:
+    at_other_rates = _commit_counts(selection, {})
+    if set(at_other_rates) == set(counts) and len(counts) == 1 and NOT_RECORDED not in counts:
         (commit,) = counts
         total = sum(counts.values())
         return head + (
             f"all {total} reported runs and all {len(selection)} selection trainings at "
             f"commit `{commit}`"
         )
-    return head + reported + "; selection trainings: " + _commits_text(chosen, "trainings")
+    return head + reported + "; selection trainings: " + _commits_text(at_other_rates, "trainings")
 
 
 def _reported(verdicts: Verdicts) -> int:
